@@ -1,0 +1,5 @@
+import sys
+
+from livseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""The ``livseg`` command.
+
+Each sub-command lives in its own module in this package and exposes::
+
+    ORDER: int                                   # position in ``livseg --help``
+    def register(subparsers) -> None             # adds its parser, set_defaults(func=run)
+
+Modules are discovered automatically, so adding a command never edits this file.
+Errors of the LivsegError family print one line and exit non-zero; ``--debug`` re-raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from typing import Sequence
+
+from livseg import __version__
+from livseg.errors import LivsegError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livseg",
+        description="Liver and liver-tumour segmentation of abdominal CT (3D DSN + dense CRF).",
+    )
+    parser.add_argument("--version", action="version", version=f"livseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            modules.append(module)
+    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except LivsegError as exc:
+        if args.debug:
+            raise
+        print(f"livseg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("livseg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one line, not a traceback
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"livseg: internal error: {type(exc).__name__}: {message} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Conversion between SimpleITK images and livseg Volumes (no copy of geometry semantics).
+
+SimpleITK already works in LPS with (x, y, z) geometry tuples and returns arrays in (z, y, x)
+order, so the conversion is a direct, lossless transfer of size, spacing, origin, direction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from livseg.errors import InvalidImageError
+from livseg.volume import Geometry, Volume
+
+
+def geometry_of(image: sitk.Image) -> Geometry:
+    """The Geometry of a 3D SimpleITK image."""
+    return Geometry(
+        size=image.GetSize(),
+        spacing_mm=image.GetSpacing(),
+        origin_mm=image.GetOrigin(),
+        direction=image.GetDirection(),
+    )
+
+
+def volume_from_sitk(image: sitk.Image, *, source: str, meta: dict | None = None) -> Volume:
+    """Wrap a scalar 3D SimpleITK image as a Volume (array (z, y, x))."""
+    if image.GetDimension() != 3:
+        raise InvalidImageError(source, expected="a 3D image",
+                                found=f"a {image.GetDimension()}D image of size {image.GetSize()}")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InvalidImageError(
+            source, expected="one value per voxel (a grey-scale CT or a label map)",
+            found=f"{image.GetNumberOfComponentsPerPixel()} components per voxel (RGB or vector image)",
+            fix="convert it to a single-channel image")
+    return Volume(array=sitk.GetArrayFromImage(image), geometry=geometry_of(image),
+                  source=source, meta=dict(meta or {}))
+
+
+def sitk_from_volume(volume: Volume) -> sitk.Image:
+    """A SimpleITK image with the Volume's array and exact geometry."""
+    array = volume.array
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=False)
+    geometry = volume.geometry
+    image.SetSpacing(geometry.spacing_mm)
+    image.SetOrigin(geometry.origin_mm)
+    image.SetDirection(geometry.direction)
+    return image
