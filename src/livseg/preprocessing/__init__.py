@@ -1,0 +1,37 @@
+"""Preprocessing of CT and label volumes: intensity window, resampling, cropping.
+
+Every geometric step returns a record of what it did so it can be undone exactly onto the
+original grid (the predictor maps its output back with it)::
+
+    prepared = prepare_case(ct, label, config.preprocessing)   # crop -> window -> resample
+    back = prepared.record.invert(prediction_volume, is_label=True)   # on ct's exact grid
+"""
+
+from __future__ import annotations
+
+from livseg.preprocessing.cropping import (
+    CropRecord,
+    body_crop,
+    crop,
+    label_crop,
+    uncrop,
+)
+from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.pipeline import PreparedCase, PreprocessRecord, prepare_case, prepare_image
+from livseg.preprocessing.resampling import ResampleRecord, invert_resampling, resample_to_spacing
+
+__all__ = [
+    "CropRecord",
+    "PreparedCase",
+    "PreprocessRecord",
+    "ResampleRecord",
+    "body_crop",
+    "clip_and_normalise",
+    "crop",
+    "invert_resampling",
+    "label_crop",
+    "prepare_case",
+    "prepare_image",
+    "resample_to_spacing",
+    "uncrop",
+]

@@ -1,0 +1,141 @@
+"""Cropping to the body (or to a label's bounding box) and putting crops back.
+
+A crop is an index box on the original grid; the cropped Volume has a geometry whose origin
+is the physical position of the box's first voxel, so every voxel keeps its place in space.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from livseg.errors import GeometryMismatchError, InvalidImageError
+from livseg.volume import Geometry, Volume
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CropRecord:
+    """An index box on ``original``.
+
+    Attributes:
+        original: the grid the box was taken from.
+        start_zyx: first array index of the box along (z, y, x).
+        stop_zyx: one past the last array index along (z, y, x).
+    """
+
+    original: Geometry
+    start_zyx: tuple[int, int, int]
+    stop_zyx: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        shape = self.original.shape_zyx
+        for axis in range(3):
+            if not 0 <= self.start_zyx[axis] < self.stop_zyx[axis] <= shape[axis]:
+                raise InvalidImageError(
+                    None, expected=f"a non-empty box inside the array shape {shape}",
+                    found=f"start {self.start_zyx}, stop {self.stop_zyx}")
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        """Array slices (z, y, x) selecting the box."""
+        return tuple(slice(a, b) for a, b in zip(self.start_zyx, self.stop_zyx))  # type: ignore[return-value]
+
+    @property
+    def cropped(self) -> Geometry:
+        """The grid of the cropped volume."""
+        start_xyz = np.asarray(self.start_zyx[::-1], dtype=float)
+        size_xyz = tuple(int(b - a) for a, b in zip(self.start_zyx[::-1], self.stop_zyx[::-1]))
+        origin = self.original.index_to_physical(start_xyz)
+        return Geometry(size=size_xyz, spacing_mm=self.original.spacing_mm,  # type: ignore[arg-type]
+                        origin_mm=tuple(origin), direction=self.original.direction)  # type: ignore[arg-type]
+
+    @property
+    def is_identity(self) -> bool:
+        return self.start_zyx == (0, 0, 0) and self.stop_zyx == self.original.shape_zyx
+
+
+def full_box(geometry: Geometry) -> CropRecord:
+    """The box covering the whole grid (a crop that does nothing)."""
+    return CropRecord(original=geometry, start_zyx=(0, 0, 0), stop_zyx=geometry.shape_zyx)
+
+
+def _box_of(mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    coords = np.nonzero(mask)
+    start = tuple(int(c.min()) for c in coords)
+    stop = tuple(int(c.max()) + 1 for c in coords)
+    return start, stop  # type: ignore[return-value]
+
+
+def body_crop(volume: Volume, threshold_hu: float = -500.0) -> CropRecord:
+    """Bounding box of the largest connected component of voxels above ``threshold_hu``.
+
+    Args:
+        volume: CT in HU, array (z, y, x).
+        threshold_hu: voxels strictly above it count as body (air is about -1000 HU).
+
+    Returns:
+        CropRecord on ``volume.geometry``; the whole grid (with a warning) when no voxel is
+        above the threshold.
+    """
+    mask = np.asarray(volume.array) > threshold_hu
+    if not mask.any():
+        logger.warning("%s: no voxel above %g HU; not cropping to the body", volume.source, threshold_hu)
+        return full_box(volume.geometry)
+    components, count = ndimage.label(mask)
+    if count > 1:
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        mask = components == int(np.argmax(sizes))
+    start, stop = _box_of(mask)
+    return CropRecord(original=volume.geometry, start_zyx=start, stop_zyx=stop)
+
+
+def label_crop(label: Volume, margin_mm: float = 10.0, labels: Sequence[int] | None = None) -> CropRecord:
+    """Bounding box of the labelled voxels (any non-zero, or ``labels``) plus ``margin_mm``.
+
+    The margin in mm becomes ``ceil(margin_mm / spacing)`` voxels per axis; the box is clipped
+    to the grid.
+    """
+    array = np.asarray(label.array)
+    mask = array != 0 if labels is None else np.isin(array, list(labels))
+    if not mask.any():
+        raise InvalidImageError(label.source, expected="some labelled voxels to crop around",
+                                found="an empty label", fix="use crop 'body' or 'none' for this case")
+    start, stop = _box_of(mask)
+    margin_zyx = [int(np.ceil(margin_mm / s)) for s in label.geometry.spacing_mm[::-1]]
+    shape = label.geometry.shape_zyx
+    start = tuple(max(0, a - m) for a, m in zip(start, margin_zyx))
+    stop = tuple(min(n, b + m) for b, m, n in zip(stop, margin_zyx, shape))
+    return CropRecord(original=label.geometry, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
+
+
+def crop(volume: Volume, record: CropRecord) -> Volume:
+    """The part of ``volume`` inside the box (a copy), on the record's cropped grid."""
+    if not volume.geometry.same_grid(record.original):
+        raise GeometryMismatchError(volume.source, expected=f"the grid {record.original.describe()}",
+                                    found=volume.geometry.describe(),
+                                    fix="crop with a record made on this volume's grid")
+    if record.is_identity:
+        return volume
+    return Volume(array=np.array(volume.array[record.slices]), geometry=record.cropped,
+                  source=volume.source, meta=dict(volume.meta))
+
+
+def uncrop(volume: Volume, record: CropRecord, fill: float = 0) -> Volume:
+    """Put a cropped volume back on the original grid; voxels outside the box get ``fill``."""
+    if not volume.geometry.same_grid(record.cropped):
+        raise GeometryMismatchError(volume.source, expected=f"the cropped grid {record.cropped.describe()}",
+                                    found=volume.geometry.describe(),
+                                    fix="uncrop with the record that made this crop")
+    if record.is_identity:
+        return Volume(array=volume.array, geometry=record.original, source=volume.source,
+                      meta=dict(volume.meta))
+    out = np.full(record.original.shape_zyx, fill, dtype=volume.array.dtype)
+    out[record.slices] = volume.array
+    return Volume(array=out, geometry=record.original, source=volume.source, meta=dict(volume.meta))

@@ -1,0 +1,119 @@
+"""One call that prepares a case for a network: crop -> HU window -> resample.
+
+The record it returns undoes the geometric steps in reverse order (resample back onto the
+cropped grid, then put the crop back into the original grid), so a prediction made on the
+prepared grid lands exactly on the input's grid.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from livseg.config import PreprocessingConfig
+from livseg.errors import ConfigError
+from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop, uncrop
+from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.resampling import ResampleRecord, invert_resampling, resample_to_spacing
+from livseg.volume import Geometry, Volume
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreprocessRecord:
+    """The geometric steps applied to a case, in order: crop, then resample."""
+
+    crop: CropRecord
+    resample: ResampleRecord
+
+    @property
+    def original(self) -> Geometry:
+        return self.crop.original
+
+    @property
+    def prepared(self) -> Geometry:
+        return self.resample.resampled
+
+    def invert(self, volume: Volume, *, is_label: bool, fill: float = 0) -> Volume:
+        """Map a volume on the prepared grid back onto the original grid exactly.
+
+        Args:
+            volume: labels (nearest neighbour) or probabilities/intensities (linear) on
+                ``self.prepared``, array (z, y, x).
+            is_label: choose the interpolation.
+            fill: value outside the crop box (0 = background / zero probability).
+        """
+        on_crop = invert_resampling(volume, self.resample, is_label=is_label)
+        return uncrop(on_crop, self.crop, fill=fill)
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    """A case ready for a network.
+
+    Attributes:
+        image: float32 normalised intensities on the prepared grid, array (z, y, x).
+        label: uint8 labels 0/1/2 on the same grid (None when the case has no reference).
+        record: how to map results back onto the original grid.
+    """
+
+    image: Volume
+    label: Volume | None
+    record: PreprocessRecord
+
+
+def _crop_record(ct: Volume, roi: Volume | None, config: PreprocessingConfig) -> CropRecord:
+    if config.crop == "none":
+        return full_box(ct.geometry)
+    if config.crop == "body":
+        return body_crop(ct, config.body_threshold_hu)
+    if config.crop == "liver":
+        if roi is None:
+            raise ConfigError("preprocessing.crop", expected="a liver mask for crop 'liver'",
+                              found="none given", fix="pass the liver label or use crop 'body'")
+        ct.require_same_grid(roi, fix="the liver mask must be on the CT's grid")
+        return label_crop(roi, config.crop_margin_mm)
+    raise ConfigError("preprocessing.crop", expected="'none', 'body' or 'liver'", found=repr(config.crop))
+
+
+def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None = None
+                  ) -> tuple[Volume, PreprocessRecord]:
+    """Crop, window/normalise and resample a CT.
+
+    Args:
+        ct: CT in HU, array (z, y, x).
+        config: the preprocessing section of a config.
+        roi: liver mask on ``ct``'s grid, needed for ``crop: liver``.
+
+    Returns:
+        (float32 Volume on the prepared grid, record to invert it).
+    """
+    box = _crop_record(ct, roi, config)
+    cropped = crop(ct, box)
+    normalised = clip_and_normalise(cropped, config.hu_window, config.normalisation)
+    if config.spacing_mm is None:
+        logger.info("%s: keeping the voxel grid as it is (%s); no target spacing configured",
+                    ct.source, cropped.geometry.describe())
+        resampled = normalised
+        record = ResampleRecord(original=cropped.geometry, resampled=cropped.geometry)
+    else:
+        resampled, record = resample_to_spacing(normalised, config.spacing_mm, is_label=False)
+    return resampled, PreprocessRecord(crop=box, resample=record)
+
+
+def prepare_case(ct: Volume, label: Volume | None, config: PreprocessingConfig) -> PreparedCase:
+    """Prepare a CT and its reference label (0/1/2 on the CT's grid) the same way."""
+    if label is not None:
+        ct.require_same_grid(label, fix="the label must be on the CT's voxel grid")
+    image, record = prepare_image(ct, config, roi=label)
+    prepared_label = None
+    if label is not None:
+        cropped = crop(label.with_array(np.asarray(label.array, dtype=np.uint8)), record.crop)
+        if record.resample.is_identity:
+            prepared_label = cropped
+        else:
+            prepared_label, _ = resample_to_spacing(cropped, record.resample.resampled.spacing_mm, is_label=True)
+    return PreparedCase(image=image, label=prepared_label, record=record)
