@@ -100,15 +100,27 @@ class Geometry:
     def orientation(self) -> str:
         """Three-letter code of where index axes i, j, k point, e.g. ``"LPS"`` or ``"RAS"``.
 
-        For oblique grids each axis gets the letter of its dominant LPS component.
+        For oblique grids the code names the closest axis-aligned orientation, chosen as ITK's
+        ``DICOMOrientImageFilter.GetOrientationFromDirectionCosines`` does: repeatedly take the
+        largest remaining |direction cosine| (ties: the later LPS axis, then the later index
+        axis), give that index axis the letter of that LPS axis, and remove both. The result
+        is always a valid code (each LPS axis used once), unlike a per-axis argmax.
         """
         matrix = self.direction_matrix
-        letters = []
-        for axis in range(3):
-            column = matrix[:, axis]
-            dominant = int(np.argmax(np.abs(column)))
-            positive, negative = _AXIS_LETTERS[dominant]
-            letters.append(positive if column[dominant] > 0 else negative)
+        entries = sorted(
+            ((abs(matrix[row, col]), row, col) for row in range(3) for col in range(3)),
+            reverse=True,
+        )
+        letters = [""] * 3
+        used_rows: set[int] = set()
+        used_cols: set[int] = set()
+        for _, row, col in entries:
+            if row in used_rows or col in used_cols:
+                continue
+            positive, negative = _AXIS_LETTERS[row]
+            letters[col] = positive if matrix[row, col] > 0 else negative
+            used_rows.add(row)
+            used_cols.add(col)
         return "".join(letters)
 
     @property
