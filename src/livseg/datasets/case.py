@@ -9,6 +9,11 @@ from pathlib import Path
 BACKGROUND, LIVER, TUMOUR = 0, 1, 2
 LABEL_NAMES = {BACKGROUND: "background", LIVER: "liver", TUMOUR: "tumour"}
 
+# How a case's label is stored (``Case.extra["label_kind"]``); absent means LABEL_VOLUME.
+LABEL_VOLUME = "volume"            # one label file or DICOM folder on the image's grid
+LABEL_CHAOS_PNG = "chaos_png"      # a folder of per-slice PNG masks paired with DICOM files
+LABEL_IRCADB_MASKS = "ircadb_masks"  # a liver mask series plus tumour mask series (-> 2)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -19,10 +24,13 @@ class Case:
         image: path to the CT (file or DICOM folder).
         label: path to the reference label (file, DICOM folder, or mask folder), or None.
         label_map: source label value -> livseg label (0/1/2); values absent from the map are
-            an error on reading, except that an empty map means "already 0/1/2".
+            an error on reading (unless ``label_default`` is set), except that an empty map
+            means "already 0/1/2".
         layout: name of the layout it came from ("lits", "msd", "sliver07", "chaos", "ircadb",
-            "pairs", "csv").
-        extra: layout-specific details (e.g. DICOM series UID, tumour mask paths).
+            "pairs", "csv", "shared").
+        extra: layout-specific details (e.g. DICOM series UID, tumour mask paths, label kind).
+        label_default: livseg label for every source value absent from ``label_map`` (the
+            ``*:0`` of ``--label-map 5:1,*:0``); None makes such values an error.
     """
 
     case_id: str
@@ -31,3 +39,13 @@ class Case:
     label_map: dict[int, int] = field(default_factory=dict)
     layout: str = "pairs"
     extra: dict = field(default_factory=dict)
+    label_default: int | None = None
+
+    @property
+    def has_label(self) -> bool:
+        return self.label is not None
+
+    @property
+    def label_kind(self) -> str:
+        """How the label is stored: LABEL_VOLUME, LABEL_CHAOS_PNG or LABEL_IRCADB_MASKS."""
+        return str(self.extra.get("label_kind", LABEL_VOLUME))
