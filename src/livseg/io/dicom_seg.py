@@ -1,0 +1,436 @@
+"""DICOM Segmentation (SEG) objects: write livseg labels for a DICOM CT, read them back.
+
+A SEG stores one binary mask per *segment*; livseg's labels are one value per voxel
+(0 background, 1 liver, 2 tumour). Writing turns each label value into one segment, with
+codes from the DICOM standard's segmentation context groups (CID 7150 categories, SNOMED CT
+property types, taken from pydicom's code dictionary):
+
+==========  =================================================  ========================
+label       segmented property category                        segmented property type
+==========  =================================================  ========================
+1 liver     SCT 91723000 "Anatomical Structure"                SCT 10200004 "Liver"
+2 tumour    SCT 49755003 "Morphologically Abnormal Structure"  SCT 108369006 "Neoplasm"
+==========  =================================================  ========================
+
+(the tumour segment also names the liver, SCT 10200004, as its anatomic region). The SEG is
+BINARY, references every slice of the source series, keeps a frame for every slice and
+segment even where the mask is empty (so the SEG alone defines the whole grid) and names
+livseg and its version as the segmentation algorithm (family DCM 123110 "Artificial
+Intelligence").
+
+Reading maps each segment back to a label by its property type code (Liver -> 1,
+Neoplasm -> 2; the retired SNOMED-RT equivalents such as SRT T-62000 match too), else by its
+segment label text; segments matching neither are skipped with a warning. Where segments
+overlap, the higher label wins (a tumour inside a "Liver" segment that includes it stays 2).
+
+The DICOM objects are built and parsed by highdicom; livseg adds the grid checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.sr.codedict import codes
+from pydicom.uid import SegmentationStorage
+
+import livseg
+from livseg.errors import (
+    ConfigError,
+    DicomSeriesError,
+    GeometryMismatchError,
+    InputNotFoundError,
+    InvalidImageError,
+    UnreadableInputError,
+)
+from livseg.io.atomic import atomic_path
+from livseg.io.reading import read_volume
+from livseg.volume import SPACING_TOL_MM, Geometry, Volume
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_SEGMENT_LABELS: Mapping[int, str] = MappingProxyType({1: "Liver", 2: "Liver tumour"})
+
+# (category, property type, anatomic regions) per livseg label value.
+_SEGMENT_CODES = {
+    1: (codes.SCT.AnatomicalStructure, codes.SCT.Liver, ()),
+    2: (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm, (codes.SCT.Liver,)),
+}
+# Display colours (RGB) for viewers that honour RecommendedDisplayCIELabValue.
+_SEGMENT_RGB = {1: (221, 130, 101), 2: (144, 238, 144)}
+
+SEG_SERIES_NUMBER = 300  # the SEG's own series number (a free choice; dcmqi uses 300 as well)
+_CONTENT_LABEL = "LIVSEG"
+# A frame may sit this far (fraction of a voxel) from a grid position and still be placed
+# there: the slice check of livseg's DICOM reader refuses series more than 20 % of a step
+# off their regular grid, so a SEG made from an accepted series always passes.
+_IN_PLANE_TOL_VOXELS = 0.05
+_SLICE_TOL_VOXELS = 0.2
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+def write_dicom_seg(
+    labels: Volume,
+    source_dicom_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    series_uid: str | None = None,
+    segment_labels: Mapping[int, str] = DEFAULT_SEGMENT_LABELS,
+) -> Path:
+    """Write ``labels`` as a BINARY DICOM SEG that references the CT series it was made from.
+
+    Args:
+        labels: (z, y, x) integer labels (0 background, 1 liver, 2 tumour) on exactly the
+            grid of the source series (as ``livseg.io.read_volume`` reads it).
+        source_dicom_dir: the folder of the source CT series (or one file of it).
+        out_path: the SEG file to write (written atomically; parent folders are created).
+        series_uid: SeriesInstanceUID of the source series when the folder holds several.
+        segment_labels: {label value: segment label text}; one segment per entry, in
+            ascending label order (segment numbers 1, 2, ...). Values 1 and 2 only.
+
+    Returns:
+        ``out_path`` as a Path.
+
+    Raises:
+        GeometryMismatchError: the labels are not on the series' grid (both are named).
+        InvalidImageError / ConfigError: labels or ``segment_labels`` not as described.
+        DicomSeriesError and the other errors of ``read_volume`` for the source folder.
+    """
+    out_path = Path(out_path)
+    source_dir = Path(source_dicom_dir)
+    described = _check_segment_labels(segment_labels)
+    _check_label_values(labels, described)
+
+    source = read_volume(source_dir, series_uid=series_uid)
+    if source.meta.get("format") != "dicom":
+        raise DicomSeriesError(source_dir, expected="a DICOM CT series folder",
+                               found=f"a {source.meta.get('format', 'non-DICOM')} file",
+                               fix="a DICOM SEG can only reference a DICOM series")
+    uid = str(source.meta["series_uid"])
+    source.geometry.require_same_grid(
+        labels.geometry, subject=f"DICOM series {source_dir} vs labels {labels.source}",
+        fix="predict on the DICOM series itself, or resample the labels onto its grid first")
+
+    datasets = _series_headers(source_dir, uid)
+    ordered = _order_by_slice(datasets, labels.geometry, source_dir)
+    masks = np.stack([labels.array == value for value in described], axis=-1)  # (z, y, x, s)
+
+    descriptions = [_segment_description(number, value, segment_labels[value])
+                    for number, value in enumerate(described, start=1)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seg = _build_seg(ordered, masks, descriptions)
+    for warning in caught:  # highdicom's remarks on the source's patient data: not ours to fix
+        LOG.debug("%s: highdicom: %s", source_dir, " ".join(str(warning.message).split()))
+    with atomic_path(out_path) as tmp:
+        seg.save_as(tmp)
+    LOG.info("wrote DICOM SEG %s (%d segments, %d frames) referencing series %s",
+             out_path, len(described), int(seg.NumberOfFrames), uid)
+    return out_path
+
+
+def _build_seg(ordered: list[pydicom.Dataset], masks: np.ndarray,
+               descriptions: list[hd.seg.SegmentDescription]) -> hd.seg.Segmentation:
+    return hd.seg.Segmentation(
+        source_images=ordered,
+        pixel_array=masks,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=SEG_SERIES_NUMBER,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="livseg",
+        manufacturer_model_name="livseg",
+        software_versions=livseg.__version__,
+        device_serial_number="n/a",
+        content_label=_CONTENT_LABEL,
+        content_description="livseg liver and liver tumour segmentation",
+        series_description="livseg segmentation",
+        omit_empty_frames=False,
+    )
+
+
+def _check_segment_labels(segment_labels: Mapping[int, str]) -> list[int]:
+    values = sorted(segment_labels)
+    if not values or any(value not in _SEGMENT_CODES for value in values):
+        raise ConfigError("segment_labels", expected=f"label values among {sorted(_SEGMENT_CODES)}",
+                          found=repr(dict(segment_labels)),
+                          fix="livseg writes codes for 1 (liver) and 2 (liver tumour) only")
+    for value in values:
+        text = segment_labels[value]
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("segment_labels", expected="a non-empty text per label",
+                              found=f"{value}: {text!r}")
+    return values
+
+
+def _check_label_values(labels: Volume, described: list[int]) -> None:
+    array = labels.array
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        raise InvalidImageError(labels.source, expected="integer labels (0 background, 1 liver, 2 tumour)",
+                                found=f"dtype {array.dtype}", fix="write a label volume, not a CT or probabilities")
+    present = [int(v) for v in np.unique(array)]
+    unknown = [v for v in present if v != 0 and v not in described]
+    if unknown:
+        raise InvalidImageError(labels.source, expected=f"label values 0 and {described}",
+                                found=f"values {unknown}",
+                                fix="give each label value a text in segment_labels")
+
+
+def _series_headers(folder: Path, uid: str) -> list[pydicom.Dataset]:
+    """Headers (no pixel data) of the image files of series ``uid`` in ``folder``."""
+    folder = folder if folder.is_dir() else folder.parent
+    found = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError):
+            continue
+        if str(ds.get("SeriesInstanceUID", "")) == uid and "ImagePositionPatient" in ds:
+            if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+                # An empty value means the default repertoire; highdicom copies the attribute
+                # into the SEG and refuses the empty value, so drop it (in memory only).
+                del ds.SpecificCharacterSet
+            found.append(ds)
+    return found
+
+
+def _order_by_slice(datasets: list[pydicom.Dataset], geometry: Geometry, folder: Path) -> list[pydicom.Dataset]:
+    """The series' datasets in the order of the grid's k index (one per slice, all slices)."""
+    by_slice: dict[int, pydicom.Dataset] = {}
+    for ds in datasets:
+        i, j, k = geometry.physical_to_index(np.asarray(ds.ImagePositionPatient, dtype=float))
+        nearest = int(round(k))
+        if (abs(i) > _IN_PLANE_TOL_VOXELS or abs(j) > _IN_PLANE_TOL_VOXELS
+                or abs(k - nearest) > _SLICE_TOL_VOXELS or not 0 <= nearest < geometry.size[2]
+                or nearest in by_slice):
+            raise DicomSeriesError(
+                folder, expected=f"one file per slice of the grid {geometry.describe()}",
+                found=f"{getattr(ds, 'filename', 'a file')} at index ({i:.3g}, {j:.3g}, {k:.3g})",
+                fix="read the series with livseg.io.read_volume and report this as a bug")
+        by_slice[nearest] = ds
+    if len(by_slice) != geometry.size[2]:
+        raise DicomSeriesError(folder, expected=f"{geometry.size[2]} slice files",
+                               found=f"{len(by_slice)}", fix="copy the complete series folder")
+    return [by_slice[k] for k in range(geometry.size[2])]
+
+
+def _segment_description(number: int, value: int, text: str) -> hd.seg.SegmentDescription:
+    category, property_type, regions = _SEGMENT_CODES[value]
+    return hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=text,
+        segmented_property_category=category,
+        segmented_property_type=property_type,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="livseg", version=livseg.__version__, family=codes.cid7162.ArtificialIntelligence),
+        anatomic_regions=list(regions) or None,
+        display_color=hd.color.CIELabColor.from_rgb(*_SEGMENT_RGB[value]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+def read_dicom_seg(
+    path: str | os.PathLike[str],
+    *,
+    reference: Volume | None = None,
+    segment_labels: Mapping[int, str] = DEFAULT_SEGMENT_LABELS,
+) -> Volume:
+    """Read a BINARY DICOM SEG into a 0/1/2 label Volume.
+
+    Args:
+        path: the SEG file.
+        reference: the volume the SEG was made on (e.g. the CT read with ``read_volume``);
+            the labels come back on exactly its grid. Frames must sit on that grid (same
+            orientation and pixel spacing, at a slice position); SEGs that leave out empty
+            frames are fine. None: the grid is rebuilt from the SEG's own plane positions and
+            pixel measures, which must be regularly spaced; the slice axis then points along
+            the row x column normal, as livseg's DICOM series reader does, and the grid spans
+            the first to the last frame present.
+        segment_labels: {label value: segment label text} used for segments whose property
+            type code is neither Liver nor Neoplasm (matched without regard to case).
+
+    Returns:
+        Volume (uint8 array (z, y, x)) with ``meta`` keys format ("dicom-seg"),
+        referenced_series_uid, segments ({segment number: label value}), ignored_segments.
+
+    Raises:
+        InputNotFoundError, UnreadableInputError: no such file / not a DICOM SEG.
+        InvalidImageError: not BINARY, no segment maps to a label, irregular frames.
+        GeometryMismatchError: frames off the reference grid (both are named).
+    """
+    path = Path(path)
+    seg = _open_seg(path)
+    mapping, ignored = _map_segments(seg, segment_labels, path)
+    geometry = reference.geometry if reference is not None else _own_grid(seg, path)
+    where = f"reference {reference.source}" if reference is not None else "the SEG's own grid"
+    pixel_spacing, orientation = _shared_plane(seg, path)
+    _check_plane(path, geometry, pixel_spacing, orientation, where)
+
+    frames = seg.pixel_array
+    if frames.ndim == 2:
+        frames = frames[None]
+    out = np.zeros(geometry.shape_zyx, dtype=np.uint8)
+    for value in sorted(set(mapping.values())):  # ascending: a higher label wins overlaps
+        for index, item in enumerate(seg.PerFrameFunctionalGroupsSequence):
+            number = int(_frame_item(seg, item, "SegmentIdentificationSequence").ReferencedSegmentNumber)
+            if mapping.get(number) != value:
+                continue
+            position = _frame_item(seg, item, "PlanePositionSequence").ImagePositionPatient
+            k = _slice_index(path, geometry, position, index, where)
+            out[k][frames[index] > 0] = value
+    meta = {
+        "format": "dicom-seg",
+        "referenced_series_uid": _referenced_series_uid(seg),
+        "segments": dict(mapping),
+        "ignored_segments": ignored,
+    }
+    return Volume(out, geometry, source=str(path), meta=meta)
+
+
+def _open_seg(path: Path) -> hd.seg.Segmentation:
+    if not path.is_file():
+        raise InputNotFoundError(path, expected="a DICOM SEG file", found="nothing at that path"
+                                 if not path.exists() else "a folder", fix="check the path")
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
+        raise UnreadableInputError(path, expected="a DICOM SEG file",
+                                   found=f"not readable as DICOM ({type(exc).__name__})") from exc
+    if ds.get("SOPClassUID") != SegmentationStorage:
+        raise UnreadableInputError(path, expected="a DICOM Segmentation (Modality SEG)",
+                                   found=f"Modality {ds.get('Modality', '?')}, SOP class {ds.get('SOPClassUID', '?')}",
+                                   fix="pass the SEG file, not an image of the series")
+    try:
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+    except (AttributeError, ValueError, TypeError, KeyError) as exc:
+        raise UnreadableInputError(path, expected="a valid DICOM SEG",
+                                   found=" ".join(str(exc).split()) or type(exc).__name__) from exc
+    if seg.segmentation_type != hd.seg.SegmentationTypeValues.BINARY:
+        raise InvalidImageError(path, expected="a BINARY segmentation",
+                                found=f"{seg.segmentation_type.value}",
+                                fix="threshold FRACTIONAL masks / convert LABELMAP SEGs to BINARY first")
+    return seg
+
+
+def _map_segments(seg: hd.seg.Segmentation, segment_labels: Mapping[int, str], path: Path
+                  ) -> tuple[dict[int, int], list[str]]:
+    by_text = {text.strip().lower(): value for value, text in segment_labels.items()}
+    mapping: dict[int, int] = {}
+    ignored: list[str] = []
+    for number in seg.segment_numbers:
+        description = seg.get_segment_description(number)
+        property_type = description.segmented_property_type
+        text = str(description.segment_label)
+        if property_type == codes.SCT.Liver:
+            mapping[number] = 1
+        elif property_type == codes.SCT.Neoplasm:
+            mapping[number] = 2
+        elif text.strip().lower() in by_text:
+            mapping[number] = by_text[text.strip().lower()]
+        else:
+            ignored.append(f"{number} {text!r} ({property_type.meaning})")
+    if ignored:
+        LOG.warning("%s: segments not mapped to a livseg label, skipped: %s", path, "; ".join(ignored))
+    if not mapping:
+        raise InvalidImageError(path, expected="a segment coded Liver or Neoplasm, or labelled as in "
+                                f"{dict(segment_labels)}", found=f"segments {'; '.join(ignored)}",
+                                fix="pass segment_labels naming the segments to read")
+    return mapping, ignored
+
+
+def _frame_item(seg: pydicom.Dataset, item: pydicom.Dataset, sequence: str) -> pydicom.Dataset:
+    """The first item of functional group ``sequence`` for a frame: per-frame, else shared."""
+    if sequence in item:
+        return item[sequence].value[0]
+    return seg.SharedFunctionalGroupsSequence[0][sequence].value[0]
+
+
+def _shared_plane(seg: hd.seg.Segmentation, path: Path) -> tuple[tuple[float, float], tuple[float, ...]]:
+    """(PixelSpacing (between rows, between columns) mm, ImageOrientationPatient), one for all frames."""
+    spacings, orientations = set(), set()
+    for item in seg.PerFrameFunctionalGroupsSequence:
+        spacings.add(tuple(float(v) for v in _frame_item(seg, item, "PixelMeasuresSequence").PixelSpacing))
+        orientations.add(tuple(float(v) for v in
+                               _frame_item(seg, item, "PlaneOrientationSequence").ImageOrientationPatient))
+    if len(spacings) != 1 or len(orientations) != 1:
+        raise InvalidImageError(path, expected="frames of one pixel spacing and orientation",
+                                found=f"{len(spacings)} spacings and {len(orientations)} orientations")
+    return spacings.pop(), orientations.pop()
+
+
+def _check_plane(path: Path, geometry: Geometry, pixel_spacing: tuple[float, float],
+                 orientation: tuple[float, ...], where: str) -> None:
+    """Frames must have the grid's rows/columns directions and spacings (no resampling here)."""
+    direction = geometry.direction_matrix
+    problems = []
+    if not np.allclose(orientation[:3], direction[:, 0], atol=1e-4) or not np.allclose(
+            orientation[3:], direction[:, 1], atol=1e-4):
+        problems.append(f"row/column directions {tuple(round(v, 5) for v in orientation)} vs "
+                        f"{tuple(round(v, 5) for v in (*direction[:, 0], *direction[:, 1]))}")
+    if not np.allclose((pixel_spacing[1], pixel_spacing[0]), geometry.spacing_mm[:2], atol=SPACING_TOL_MM, rtol=0):
+        problems.append(f"pixel spacing (x, y) {pixel_spacing[1]:.6g}x{pixel_spacing[0]:.6g} vs "
+                        f"{geometry.spacing_mm[0]:.6g}x{geometry.spacing_mm[1]:.6g} mm")
+    if problems:
+        raise GeometryMismatchError(f"{path} vs {where}", expected="SEG frames on the same voxel grid",
+                                    found="; ".join(problems),
+                                    fix="pass the CT the SEG was made on as reference")
+
+
+def _slice_index(path: Path, geometry: Geometry, position, frame: int, where: str) -> int:
+    i, j, k = geometry.physical_to_index(np.asarray(position, dtype=float))
+    nearest = int(round(k))
+    if (abs(i) > _IN_PLANE_TOL_VOXELS or abs(j) > _IN_PLANE_TOL_VOXELS
+            or abs(k - nearest) > _SLICE_TOL_VOXELS or not 0 <= nearest < geometry.size[2]):
+        raise GeometryMismatchError(
+            f"{path} vs {where}", expected=f"every frame at a slice of {geometry.describe()}",
+            found=f"frame {frame + 1} at {tuple(round(float(v), 3) for v in position)} mm = "
+                  f"index ({i:.3g}, {j:.3g}, {k:.3g})",
+            fix="pass the CT the SEG was made on as reference")
+    return nearest
+
+
+def _own_grid(seg: hd.seg.Segmentation, path: Path) -> Geometry:
+    """The grid spanned by the SEG's frames (regular spacing required), k along the normal."""
+    volume_geometry = seg.get_volume_geometry()
+    if volume_geometry is None:
+        raise InvalidImageError(path, expected="frames on a regularly spaced stack of parallel planes",
+                                found="irregular or non-parallel frame positions",
+                                fix="pass the CT the SEG was made on as reference")
+    # highdicom indexes (slice, row, column); livseg's index axes are (column, row, slice) and
+    # its DICOM reader stacks slices along row x column, which is left-handed in highdicom's order.
+    volume_geometry = volume_geometry.ensure_handedness(hd.AxisHandedness.LEFT_HANDED, flip_axis=0)
+    affine = np.asarray(volume_geometry.affine, dtype=float) + 0.0  # + 0.0 turns -0.0 into 0.0
+    affine[:3, :3] = affine[:3, [2, 1, 0]]
+    slices, rows, columns = volume_geometry.spatial_shape
+    try:
+        return Geometry.from_affine(affine, (columns, rows, slices), space="LPS")
+    except InvalidImageError as exc:
+        raise InvalidImageError(path, expected="an orthonormal frame orientation",
+                                found=exc.found) from exc
+
+
+def _referenced_series_uid(seg: pydicom.Dataset) -> str | None:
+    series = seg.get("ReferencedSeriesSequence")
+    return str(series[0].SeriesInstanceUID) if series else None
+
+
+__all__ = ["DEFAULT_SEGMENT_LABELS", "read_dicom_seg", "write_dicom_seg"]
