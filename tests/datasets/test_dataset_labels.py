@@ -60,6 +60,11 @@ def test_explicit_map_without_default_rejects_unlisted():
     assert "values 6" in str(caught.value)
 
 
+def test_zero_is_background_without_being_listed():
+    np.testing.assert_array_equal(apply_label_map(np.array([0, 255]), {255: 1}, subject="s"), [0, 1])
+    np.testing.assert_array_equal(apply_label_map(np.array([0, 1]), {0: 1, 1: 0}, subject="s"), [1, 0])
+
+
 def test_default_can_be_liver():
     out = apply_label_map(np.array([0, 3, 4, 9]), {0: 0, 9: 2}, 1, subject="s")
     np.testing.assert_array_equal(out, [0, 1, 1, 2])

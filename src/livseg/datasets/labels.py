@@ -39,6 +39,8 @@ class LabelMap:
 def parse_label_map(text: str) -> LabelMap:
     """Parse ``"5:1,*:0"`` (source:target pairs; ``*`` is every other value).
 
+    Source 0 means background without being listed, so ``"255:1"`` maps a 0/255 mask.
+
     Targets must be livseg labels 0, 1 or 2. Raises ConfigError naming the bad item.
     """
     mapping: dict[int, int] = {}
@@ -85,7 +87,7 @@ def apply_label_map(array: np.ndarray, mapping: dict[int, int], default: int | N
     Args:
         array: label values, any integer (or integral float) dtype, any shape (e.g. (z, y, x)).
         mapping: source value -> livseg label; empty with ``default`` None means identity,
-            where only 0, 1 and 2 are allowed.
+            where only 0, 1 and 2 are allowed. Source 0 is background unless mapped.
         default: livseg label for values absent from ``mapping``; None makes them an error.
         subject: the file named in error messages.
 
@@ -103,7 +105,7 @@ def apply_label_map(array: np.ndarray, mapping: dict[int, int], default: int | N
     if not mapping and default is None:
         table = {v: v for v in ALLOWED_LABELS}
     else:
-        table = dict(mapping)
+        table = {BACKGROUND: BACKGROUND, **mapping}  # 0 stays background unless mapped otherwise
     unexpected = [int(v) for v in values if int(v) not in table and default is None]
     if unexpected:
         shown = ", ".join(str(v) for v in unexpected[:12]) + (", ..." if len(unexpected) > 12 else "")
