@@ -83,6 +83,9 @@ class PreprocessingConfig:
     """Intensity window, resampling and cropping, applied once per case.
 
     Attributes:
+        orientation: reorient every case's storage so index axes point this way (e.g. "LPS":
+            x towards the left, y posterior, z superior) by exact transposes/flips; None keeps
+            each file's own axis order.
         hu_window: (low, high) Hounsfield units; values are clipped to it.
         normalisation: "unit" maps the window to [0, 1], "symmetric" to [-1, 1], "zscore"
             subtracts the case's mean and divides by its standard deviation after clipping.
@@ -94,6 +97,7 @@ class PreprocessingConfig:
         crop_margin_mm: margin added around the liver box for ``crop: liver``.
     """
 
+    orientation: str | None = "LPS"
     hu_window: tuple[float, float] = (-200.0, 200.0)
     normalisation: Literal["unit", "symmetric", "zscore"] = "unit"
     spacing_mm: tuple[float, float, float] | None = None
@@ -109,19 +113,14 @@ class ModelConfig:
     Attributes:
         name: a name in ``livseg.models.MODELS``.
         in_channels: input channels (1 for CT; more for 2.5D stacks).
-        options: keyword options passed to the network builder.
-        init: "default" (the builder's own) or "normal" (weights ~ N(0, init_std), biases 0,
-            as in the 3D DSN paper).
-        init_std: standard deviation of the "normal" initialisation.
-        channels_last: use the ``channels_last_3d`` memory format (faster on CPU for some nets).
+        options: keyword options passed to the network builder, e.g. ``init: normal`` with
+            ``init_std: 0.01`` (the 3D DSN paper's N(0, 0.01)), ``deep_supervision``,
+            ``channels_last``, ``widths``, ``dropout`` (see each network's docstring).
     """
 
     name: str = "dsn3d"
     in_channels: int = 1
     options: dict[str, Any] = field(default_factory=dict)
-    init: Literal["default", "normal"] = "default"
-    init_std: float = 0.01
-    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -425,8 +424,13 @@ def _build(cls: type, mapping: Mapping[str, Any], prefix: str, source: str) -> A
     return cls(**kwargs)
 
 
-def config_from_dict(mapping: Mapping[str, Any], *, source: str = "<config>") -> Config:
-    """Build and validate a Config from a plain mapping (as loaded from YAML)."""
+def config_from_dict(mapping: Mapping[str, Any], *, source: str = "<config>",
+                     require_data: bool = True) -> Config:
+    """Build and validate a Config from a plain mapping (as loaded from YAML).
+
+    ``require_data=False`` accepts a config without a data source (for callers that bring
+    their own cases, like the overfit-one check).
+    """
     if not isinstance(mapping, Mapping):
         raise ConfigError(source, expected="a YAML mapping of sections (data, model, training, ...)",
                           found=type(mapping).__name__)
@@ -435,18 +439,18 @@ def config_from_dict(mapping: Mapping[str, Any], *, source: str = "<config>") ->
     except _Mismatch as exc:
         raise ConfigError(source, detail=f"bad value for '{exc.key}'", expected=exc.expected,
                           found=repr(exc.value)) from None
-    _check_values(config, source)
+    _check_values(config, source, require_data)
     return config
 
 
-def _check_values(config: Config, source: str) -> None:
+def _check_values(config: Config, source: str, require_data: bool = True) -> None:
     """Checks beyond types: ranges and combinations."""
     def bad(key: str, expected: str, found: Any, fix: str | None = None) -> ConfigError:
         return ConfigError(source, detail=f"bad value for '{key}'", expected=expected,
                            found=repr(found), fix=fix)
 
     data, tr, pre = config.data, config.training, config.preprocessing
-    if data.root is None and data.phantoms is None:
+    if require_data and data.root is None and data.phantoms is None:
         raise ConfigError(source, detail="no data", expected="'data.root' (a data-set folder) or 'data.phantoms'",
                           found="neither", fix="add data: {root: PATH} or data: {phantoms: {n: 12}}")
     if data.root is not None and data.phantoms is not None:
@@ -462,6 +466,11 @@ def _check_values(config: Config, source: str) -> None:
         raise bad("data.val_fraction", "a fraction in [0, 1)", data.val_fraction)
     if data.phantoms is not None and data.phantoms.n < 1:
         raise bad("data.phantoms.n", "at least 1 phantom", data.phantoms.n)
+    if pre.orientation is not None:
+        axes = sorted(i for c in pre.orientation.upper() for i, pair in enumerate(("LR", "PA", "SI")) if c in pair)
+        if len(pre.orientation) != 3 or axes != [0, 1, 2]:
+            raise bad("preprocessing.orientation", "a code like LPS or RAS (one of L/R, P/A, S/I each), or null",
+                      pre.orientation)
     low, high = pre.hu_window
     if not low < high:
         raise bad("preprocessing.hu_window", "[low, high] with low < high (HU)", list(pre.hu_window))

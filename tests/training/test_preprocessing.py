@@ -178,3 +178,36 @@ def test_real_ct_resample_and_invert_keeps_the_grid(shared_data):
     truth = label.array > 0
     dice = 2 * np.sum((back.array > 0) & truth) / (np.sum(back.array > 0) + truth.sum())
     assert dice > 0.95
+
+
+def test_reorient_keeps_every_voxel_in_place_and_inverts_exactly():
+    from livseg.preprocessing import invert_reorient, reorient
+
+    # Stored "RAI": x towards the right, y anterior, z inferior (all three axes reversed).
+    geometry = Geometry(size=(6, 5, 4), spacing_mm=(0.7, 0.8, 2.5), origin_mm=(10.0, 20.0, 30.0),
+                        direction=(-1, 0, 0, 0, -1, 0, 0, 0, -1))
+    values = np.arange(np.prod(geometry.shape_zyx), dtype=np.int16).reshape(geometry.shape_zyx)
+    volume = Volume(values, geometry)
+    turned, record = reorient(volume, "LPS")
+    assert turned.geometry.orientation == "LPS"
+    np.testing.assert_allclose(turned.geometry.direction_matrix, np.eye(3))
+    # Oracle: every voxel's physical centre maps to a voxel of the same value.
+    for k, j, i in [(0, 0, 0), (3, 4, 5), (1, 2, 3), (2, 0, 4)]:
+        point = geometry.index_to_physical(np.array([i, j, k], dtype=float))
+        i2, j2, k2 = np.rint(turned.geometry.physical_to_index(point)).astype(int)
+        assert turned.array[k2, j2, i2] == values[k, j, i]
+    back = invert_reorient(turned, record)
+    assert back.geometry == geometry
+    np.testing.assert_array_equal(back.array, values)
+
+
+def test_prepare_case_on_a_flipped_grid_inverts_onto_it():
+    geometry = Geometry(size=(30, 20, 10), spacing_mm=(1.0, 1.0, 2.0), origin_mm=(5.0, -3.0, 40.0),
+                        direction=(-1, 0, 0, 0, 1, 0, 0, 0, -1))
+    ct = Volume(_body_phantom().array, geometry, source="flipped")
+    label = ct.with_array((ct.array == 40).astype(np.uint8))
+    prepared = prepare_case(ct, label, PreprocessingConfig(orientation="LPS", spacing_mm=None, crop="body"))
+    assert prepared.image.geometry.orientation == "LPS"
+    back = prepared.record.invert(prepared.label, is_label=True)
+    assert back.geometry == geometry
+    np.testing.assert_array_equal(back.array, label.array)

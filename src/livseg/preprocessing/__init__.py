@@ -3,7 +3,7 @@
 Every geometric step returns a record of what it did so it can be undone exactly onto the
 original grid (the predictor maps its output back with it)::
 
-    prepared = prepare_case(ct, label, config.preprocessing)   # crop -> window -> resample
+    prepared = prepare_case(ct, label, config.preprocessing)   # reorient -> crop -> window -> resample
     back = prepared.record.invert(prediction_volume, is_label=True)   # on ct's exact grid
 """
 
@@ -17,6 +17,7 @@ from livseg.preprocessing.cropping import (
     uncrop,
 )
 from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.orientation import ReorientRecord, invert_reorient, reorient
 from livseg.preprocessing.pipeline import PreparedCase, PreprocessRecord, prepare_case, prepare_image
 from livseg.preprocessing.resampling import ResampleRecord, invert_resampling, resample_to_spacing
 
@@ -24,14 +25,17 @@ __all__ = [
     "CropRecord",
     "PreparedCase",
     "PreprocessRecord",
+    "ReorientRecord",
     "ResampleRecord",
     "body_crop",
     "clip_and_normalise",
     "crop",
+    "invert_reorient",
     "invert_resampling",
     "label_crop",
     "prepare_case",
     "prepare_image",
+    "reorient",
     "resample_to_spacing",
     "uncrop",
 ]

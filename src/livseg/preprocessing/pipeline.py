@@ -1,8 +1,8 @@
-"""One call that prepares a case for a network: crop -> HU window -> resample.
+"""One call that prepares a case for a network: reorient -> crop -> HU window -> resample.
 
 The record it returns undoes the geometric steps in reverse order (resample back onto the
-cropped grid, then put the crop back into the original grid), so a prediction made on the
-prepared grid lands exactly on the input's grid.
+cropped grid, put the crop back into the reoriented grid, undo the reorientation), so a
+prediction made on the prepared grid lands exactly on the input's grid.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from livseg.config import PreprocessingConfig
-from livseg.errors import ConfigError
+from livseg.errors import ConfigError, InvalidImageError
 from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop, uncrop
 from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, invert_reorient, reorient
 from livseg.preprocessing.resampling import ResampleRecord, invert_resampling, resample_to_spacing
 from livseg.volume import Geometry, Volume
 
@@ -24,14 +25,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PreprocessRecord:
-    """The geometric steps applied to a case, in order: crop, then resample."""
+    """The geometric steps applied to a case, in order: reorient, crop, resample."""
 
+    reorient: ReorientRecord
     crop: CropRecord
     resample: ResampleRecord
 
     @property
     def original(self) -> Geometry:
-        return self.crop.original
+        return self.reorient.original
 
     @property
     def prepared(self) -> Geometry:
@@ -47,7 +49,7 @@ class PreprocessRecord:
             fill: value outside the crop box (0 = background / zero probability).
         """
         on_crop = invert_resampling(volume, self.resample, is_label=is_label)
-        return uncrop(on_crop, self.crop, fill=fill)
+        return invert_reorient(uncrop(on_crop, self.crop, fill=fill), self.reorient)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,23 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
     Returns:
         (float32 Volume on the prepared grid, record to invert it).
     """
+    spacing_unknown = ct.meta.get("spacing_known") is False
+    if spacing_unknown and config.spacing_mm is not None:
+        raise InvalidImageError(
+            ct.source, expected="a known voxel spacing to resample to "
+            f"{'x'.join(f'{s:g}' for s in config.spacing_mm)} mm",
+            found="a placeholder spacing (the file does not record it)",
+            fix="give the spacing when reading the case, or set preprocessing.spacing_mm=null "
+                "to use the voxel grid as it is")
+    if spacing_unknown:
+        logger.warning("%s: voxel spacing unknown; using the voxel grid as it is (sizes in mm, "
+                       "crop margins and the network's field of view in mm are not meaningful)", ct.source)
+    if config.orientation is not None:
+        ct, turned = reorient(ct, config.orientation)
+    else:
+        turned = ReorientRecord(ct.geometry, ct.geometry)
+    if roi is not None:
+        roi = apply_reorient(roi, turned)
     box = _crop_record(ct, roi, config)
     cropped = crop(ct, box)
     normalised = clip_and_normalise(cropped, config.hu_window, config.normalisation)
@@ -101,7 +120,7 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
         record = ResampleRecord(original=cropped.geometry, resampled=cropped.geometry)
     else:
         resampled, record = resample_to_spacing(normalised, config.spacing_mm, is_label=False)
-    return resampled, PreprocessRecord(crop=box, resample=record)
+    return resampled, PreprocessRecord(reorient=turned, crop=box, resample=record)
 
 
 def prepare_case(ct: Volume, label: Volume | None, config: PreprocessingConfig) -> PreparedCase:
@@ -111,7 +130,8 @@ def prepare_case(ct: Volume, label: Volume | None, config: PreprocessingConfig) 
     image, record = prepare_image(ct, config, roi=label)
     prepared_label = None
     if label is not None:
-        cropped = crop(label.with_array(np.asarray(label.array, dtype=np.uint8)), record.crop)
+        turned = apply_reorient(label.with_array(np.asarray(label.array, dtype=np.uint8)), record.reorient)
+        cropped = crop(turned, record.crop)
         if record.resample.is_identity:
             prepared_label = cropped
         else:
