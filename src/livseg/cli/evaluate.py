@@ -1,0 +1,257 @@
+"""``livseg evaluate``: SLiver07 and LiTS metrics of predictions against reference labels.
+
+Two forms::
+
+    livseg evaluate PRED GT [--json] [--out DIR] [--resample-pred] [--tolerance-mm T]
+    livseg evaluate --pred-dir P --gt DATASET [--layout L] [--out DIR] [--json]
+
+In the data-set form every labelled case of DATASET (any layout ``livseg.datasets`` knows) is
+matched with ``P/<case_id>.<suffix>`` (any suffix livseg reads). Structures: ``liver`` = labels
+1 and 2, ``tumour`` = label 2. With ``--out`` it writes ``cases.csv`` (one row per case),
+``summary.csv`` (mean, std, median, min, max, n, n_undefined per structure and measure) and
+``metrics.json`` (cases, summary, settings), each atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from livseg.errors import DatasetError, InputNotFoundError, InvalidImageError, LivsegError
+from livseg.io import read_volume
+from livseg.io.atomic import split_suffix
+from livseg.metrics.case import DEFAULT_TOLERANCE_MM, CaseMetrics, evaluate_case
+from livseg.metrics.structures import check_label_map
+from livseg.metrics.summary import summarize
+from livseg.volume import Volume
+
+ORDER = 40
+logger = logging.getLogger(__name__)
+
+#: Measures shown in the terminal table (all are in the CSV/JSON files).
+SHOWN_MEASURES = ("dice", "jaccard", "voe_pct", "rvd_pct", "assd_mm", "rmssd_mm", "mssd_mm", "hd95_mm",
+                  "surface_dice", "sliver07_score")
+RESAMPLE_FIX = "pass --resample-pred to resample the prediction (nearest neighbour) onto the reference grid"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="SLiver07 and LiTS metrics of predictions against reference labels",
+        description=(
+            "Compare predicted label maps (0 background, 1 liver, 2 tumour) with references: Dice, "
+            "Jaccard, VOE, RVD, ASSD, RMSSD, MSSD, HD95, surface Dice, SLiver07 scores, LiTS lesion "
+            "detection and tumour burden, for liver (labels 1+2) and tumour (label 2). Either one pair "
+            "(PRED GT) or a data set (--pred-dir P --gt DATASET)."),
+    )
+    parser.add_argument("pred", nargs="?", help="predicted label file (pair form)")
+    parser.add_argument("gt_file", nargs="?", metavar="GT", help="reference label file (pair form)")
+    parser.add_argument("--pred-dir", type=Path, help="folder of predictions named <case_id>.<suffix>")
+    parser.add_argument("--gt", type=Path, dest="gt_dataset", metavar="DATASET",
+                        help="reference data set (with --pred-dir)")
+    parser.add_argument("--layout", default="auto", help="layout of DATASET (default: recognise it)")
+    parser.add_argument("--out", type=Path, help="write cases.csv, summary.csv, metrics.json here")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--resample-pred", action="store_true",
+                        help="nearest-neighbour resample a prediction on another grid onto the reference grid")
+    parser.add_argument("--tolerance-mm", type=float, default=DEFAULT_TOLERANCE_MM,
+                        help=f"surface-Dice tolerance in mm (default {DEFAULT_TOLERANCE_MM})")
+    parser.add_argument("--label-map", metavar="MAP",
+                        help="map the prediction's values, e.g. 5:1,*:0 for a TotalSegmentator map")
+    parser.add_argument("--gt-label-map", metavar="MAP", help="map the reference's values (same syntax)")
+    parser.add_argument("--spacing-mm", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                        help="voxel spacing in mm for files that do not record it (MRC); must agree "
+                             "with files that do")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="data-set form: skip cases without a prediction instead of failing")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tolerance_mm < 0:
+        raise InvalidImageError("--tolerance-mm", expected="a tolerance >= 0 mm", found=str(args.tolerance_mm))
+    pair_form = args.pred is not None or args.gt_file is not None
+    set_form = args.pred_dir is not None or args.gt_dataset is not None
+    if pair_form == set_form or (pair_form and args.gt_file is None) or (set_form and None in (
+            args.pred_dir, args.gt_dataset)):
+        raise LivsegError("livseg evaluate", expected="either PRED GT, or --pred-dir P --gt DATASET",
+                          found=_describe_form(args), fix="see livseg evaluate --help")
+    if pair_form:
+        cases = [_evaluate_pair(Path(args.pred), Path(args.gt_file), args)]
+    else:
+        cases = _evaluate_dataset(args)
+    summary = summarize(cases)
+    settings = {
+        "command": "livseg " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("livseg") else None,
+        "tolerance_mm": args.tolerance_mm,
+        "lesion_connectivity": 6,
+        "lesion_iou_threshold": 0.5,
+        "structures": {"liver": [1, 2], "tumour": [2]},
+    }
+    if args.out is not None:
+        _write_outputs(args.out, cases, summary, settings)
+    from livseg.reporting.tables import to_json
+
+    if args.json:
+        payload = cases[0].as_dict() if pair_form else {
+            "summary": summary, "cases": [case.as_dict() for case in cases]}
+        print(to_json(payload))
+    else:
+        print(_text_report(cases, summary, pair_form))
+    return 0
+
+
+def _describe_form(args: argparse.Namespace) -> str:
+    given = [name for name, value in (("PRED", args.pred), ("GT", args.gt_file), ("--pred-dir", args.pred_dir),
+                                      ("--gt", args.gt_dataset)) if value is not None]
+    return ", ".join(given) if given else "no inputs"
+
+
+def _label_map(text: str | None):
+    if not text:
+        return None
+    from livseg.datasets import parse_label_map
+
+    return parse_label_map(text)
+
+
+def _read_labels(path: Path, label_map_text: str | None, spacing_mm: Sequence[float] | None) -> Volume:
+    """A label file as a 0/1/2 Volume: mapped with ``label_map_text`` if given, else checked."""
+    volume = read_volume(path, kind="label", spacing_mm=spacing_mm)
+    _require_known_spacing(volume)
+    parsed = _label_map(label_map_text)
+    if parsed is None:
+        check_label_map(volume)
+        return volume
+    from livseg.datasets import apply_label_map
+
+    mapped = apply_label_map(volume.array, parsed.mapping, parsed.default, subject=str(path))
+    return volume.with_array(mapped)
+
+
+def _require_known_spacing(volume: Volume) -> None:
+    if volume.meta.get("spacing_known", True) is False:
+        raise InvalidImageError(volume.source, expected="a label file with a known voxel spacing",
+                                found="a placeholder spacing (the file does not record it)",
+                                fix="pass --spacing-mm X Y Z; distances in mm cannot be measured without it")
+
+
+def _on_reference_grid(prediction: Volume, reference: Volume, resample: bool) -> Volume:
+    if reference.geometry.same_grid(prediction.geometry):
+        return prediction
+    if not resample:
+        reference.require_same_grid(prediction, fix=RESAMPLE_FIX)
+    from livseg.metrics.regrid import resample_labels_onto
+
+    logger.info("resampling %s onto the grid of %s (nearest neighbour)", prediction.source, reference.source)
+    return resample_labels_onto(prediction, reference)
+
+
+def _case_id_of(path: Path) -> str:
+    return split_suffix(path)[0] if path.is_file() else path.name
+
+
+def _evaluate_pair(pred_path: Path, gt_path: Path, args: argparse.Namespace) -> CaseMetrics:
+    reference = _read_labels(gt_path, args.gt_label_map, args.spacing_mm)
+    prediction = _on_reference_grid(_read_labels(pred_path, args.label_map, args.spacing_mm), reference,
+                                    args.resample_pred)
+    return evaluate_case(reference, prediction, case_id=_case_id_of(gt_path), tolerance_mm=args.tolerance_mm)
+
+
+def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
+    """``pred_dir/<case_id>.<suffix>`` for a suffix livseg reads; None if absent.
+
+    Raises:
+        DatasetError: several files for the same case (e.g. .nii.gz and .mha).
+    """
+    from livseg.io.formats import READ_SUFFIXES
+
+    found = [pred_dir / f"{case_id}{suffix}" for suffix in READ_SUFFIXES
+             if (pred_dir / f"{case_id}{suffix}").is_file()]
+    if len(found) > 1:
+        raise DatasetError(pred_dir, expected=f"one prediction for case {case_id}",
+                           found=", ".join(p.name for p in found), fix="keep one of them")
+    return found[0] if found else None
+
+
+def _evaluate_dataset(args: argparse.Namespace) -> list[CaseMetrics]:
+    from livseg.datasets import load_dataset, read_case_image, read_case_label
+
+    pred_dir: Path = args.pred_dir
+    if not pred_dir.is_dir():
+        raise InputNotFoundError(pred_dir, expected="a folder of predictions", found="no such folder")
+    dataset = load_dataset(args.gt_dataset, layout=args.layout, label_map=_label_map(args.gt_label_map))
+    labelled = [case for case in dataset.cases if case.label is not None]
+    if not labelled:
+        raise DatasetError(args.gt_dataset, expected="cases with reference labels", found="none")
+    pairs, missing = [], []
+    for case in labelled:
+        path = find_prediction(pred_dir, case.case_id)
+        if path is None:
+            missing.append(case.case_id)
+        else:
+            pairs.append((case, path))
+    if missing:
+        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+        if not args.skip_missing or not pairs:
+            raise DatasetError(pred_dir, expected=f"a prediction <case_id>.<suffix> for each of {len(labelled)} cases",
+                               found=f"{len(missing)} missing ({shown})",
+                               fix="predict them, or pass --skip-missing to evaluate the others")
+        logger.warning("%s: %d case(s) without a prediction skipped: %s", pred_dir, len(missing), shown)
+    from tqdm import tqdm
+
+    cases = []
+    for case, path in tqdm(pairs, desc="evaluate", unit="case", disable=not sys.stderr.isatty()):
+        image = read_case_image(case, spacing_mm=args.spacing_mm)
+        reference = read_case_label(case, image=image)
+        _require_known_spacing(reference)
+        prediction = _on_reference_grid(_read_labels(path, args.label_map, args.spacing_mm), reference,
+                                        args.resample_pred)
+        cases.append(evaluate_case(reference, prediction, case_id=case.case_id, tolerance_mm=args.tolerance_mm))
+    return cases
+
+
+def _write_outputs(out: Path, cases: Sequence[CaseMetrics], summary: dict, settings: dict) -> None:
+    from livseg.reporting.tables import SUMMARY_COLUMNS, case_row, summary_rows, write_csv, write_json
+
+    case_dicts = [case.as_dict() for case in cases]
+    write_csv([case_row(c) for c in case_dicts], out / "cases.csv")
+    write_csv(summary_rows(summary), out / "summary.csv", columns=SUMMARY_COLUMNS)
+    write_json({"settings": settings, "summary": summary, "cases": case_dicts}, out / "metrics.json")
+
+
+def _text_report(cases: Sequence[CaseMetrics], summary: dict, pair_form: bool) -> str:
+    from livseg.reporting.tables import format_table
+
+    if pair_form:
+        case = cases[0]
+        rows = [{"measure": m, **{name: s.value(m) for name, s in case.structures.items()}}
+                for m in SHOWN_MEASURES]
+        rows.append({"measure": "empty", **{name: s.empty for name, s in case.structures.items()}})
+        lines = [f"case {case.case_id}", format_table(rows, ["measure", *case.structures])]
+        lesions = case.lesions
+        lines.append(f"tumour lesions: {lesions.n_detected}/{lesions.n_reference} detected, "
+                     f"{lesions.n_matched_prediction}/{lesions.n_prediction} predicted matched; "
+                     f"tumour burden error: {_fmt(case.tumour_burden_error)}")
+        return "\n".join(lines)
+    rows = []
+    for structure, block in summary["structures"].items():
+        for measure in SHOWN_MEASURES:
+            stats = block["measures"][measure]
+            rows.append({"structure": structure, "measure": measure, **stats})
+    lines = [f"{summary['n_cases']} case(s)",
+             format_table(rows, ["structure", "measure", "mean", "std", "median", "n", "n_undefined"])]
+    for structure, block in summary["structures"].items():
+        empties = ", ".join(f"{k} {v}" for k, v in block["n_empty"].items() if k != "none" and v)
+        lines.append(f"{structure}: Dice global {_fmt(block['dice_global'])}"
+                     + (f"; empty masks: {empties}" if empties else ""))
+    lesions = summary["lesions"]
+    lines.append(f"lesions: precision {_fmt(lesions['precision'])}, recall {_fmt(lesions['recall'])} "
+                 f"({lesions['n_detected']}/{lesions['n_reference']} detected)")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

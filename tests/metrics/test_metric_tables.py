@@ -1,0 +1,45 @@
+"""CSV/JSON tables: written atomically, re-read without loss, None as empty cell / null."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from livseg.metrics import evaluate_case, summarize
+from livseg.reporting.tables import (SUMMARY_COLUMNS, case_row, format_table, summary_rows, write_csv,
+                                     write_json)
+
+
+def test_tables_round_trip(tmp_path):
+    reference = np.zeros((4, 6, 6), dtype=np.uint8)
+    reference[1:3, 1:5, 1:5] = 1
+    cases = [evaluate_case(reference, reference, spacing_mm=(0.7, 0.7, 2.0), case_id="a"),
+             evaluate_case(reference, np.zeros_like(reference), spacing_mm=(0.7, 0.7, 2.0), case_id="b")]
+    rows = [case_row(c.as_dict()) for c in cases]
+    write_csv(rows, tmp_path / "cases.csv")
+    summary = summarize(cases)
+    write_csv(summary_rows(summary), tmp_path / "summary.csv", columns=SUMMARY_COLUMNS)
+    write_json({"summary": summary}, tmp_path / "metrics.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "metrics.json", "summary.csv"]
+    with open(tmp_path / "cases.csv", newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert [r["case_id"] for r in read] == ["a", "b"]
+    assert float(read[0]["liver_dice"]) == 1.0
+    assert read[1]["liver_empty"] == "prediction" and read[1]["liver_assd_mm"] == ""   # undefined
+    assert float(read[1]["liver_rvd_pct"]) == -100.0
+    assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["structures"]["liver"][
+        "measures"]["assd_mm"]["n_undefined"] == 1
+
+
+def test_non_finite_values_are_a_bug_not_data(tmp_path):
+    with pytest.raises(ValueError):
+        write_json({"x": float("nan")}, tmp_path / "bad.json")
+    assert not list(tmp_path.iterdir())           # nothing half-written left behind
+
+
+def test_format_table():
+    text = format_table([{"measure": "dice", "liver": 0.5, "tumour": None}], ["measure", "liver", "tumour"])
+    assert text.splitlines()[1].split() == ["dice", "0.5000", "-"]
