@@ -181,9 +181,9 @@ def _check_label_values(labels: Volume, described: list[int]) -> None:
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
         raise InvalidImageError(labels.source, expected="integer labels (0 background, 1 liver, 2 tumour)",
                                 found=f"dtype {array.dtype}", fix="write a label volume, not a CT or probabilities")
-    present = [int(v) for v in np.unique(array)]
-    unknown = [v for v in present if v != 0 and v not in described]
-    if unknown:
+    stray = (array != 0) & ~np.isin(array, described)  # cheaper than np.unique on a whole CT
+    if stray.any():
+        unknown = [int(v) for v in np.unique(array[stray])[:8]]
         raise InvalidImageError(labels.source, expected=f"label values 0 and {described}",
                                 found=f"values {unknown}",
                                 fix="give each label value a text in segment_labels")
