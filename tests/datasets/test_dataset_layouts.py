@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_builders import ct_and_label, write_volume_file
+from dataset_builders import ct_and_label, write_dicom_series, write_volume_file
 
 from livseg.datasets import load_dataset, parse_label_map, read_case_image, read_case_label
 from livseg.datasets.dataset import detect_layouts
@@ -154,3 +154,14 @@ def test_label_map_option_replaces_the_case_maps(tmp_path):
     out = read_case_label(dataset.cases[0]).array
     _, lab = ct_and_label()
     np.testing.assert_array_equal(out, (lab > 0).astype(np.uint8))
+
+
+def test_pairs_with_a_dicom_series_folder_as_image(tmp_path):
+    ct, lab = ct_and_label()
+    write_dicom_series(tmp_path / "images" / "patient7", ct, spacing=(0.8, 0.7, 2.5), origin=(-10.0, 20.0, -30.0))
+    write_volume_file(tmp_path / "labels" / "patient7.nrrd", lab, spacing=(0.8, 0.7, 2.5), origin=(-10.0, 20.0, -30.0))
+    dataset = load_dataset(tmp_path)
+    assert dataset.layout == "pairs" and [c.case_id for c in dataset.cases] == ["patient7"]
+    image = read_case_image(dataset.cases[0])
+    np.testing.assert_array_equal(image.array, ct)
+    np.testing.assert_array_equal(read_case_label(dataset.cases[0], image=image).array, lab)
