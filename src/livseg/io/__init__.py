@@ -3,13 +3,51 @@
 This package is the only place that knows file formats, LPS/RAS and on-disk axis order.
 Public API::
 
-    read_volume(path, *, series_uid=None) -> Volume
-    write_volume(volume, path) -> Path
+    read_volume(path, *, kind="any", series_uid=None, spacing_mm=None) -> Volume
+    write_volume(volume, path, *, kind=None, compress=None) -> Path
+    write_like(array_zyx, reference_volume, path, *, kind="label") -> Path
+    require_known_spacing(volume, *, what) -> None     # raises when spacing is a placeholder
+    spacing_known(volume) -> bool
+    list_dicom_series(folder) -> list[SeriesSummary]
+    summarize(volume, *, label=None) -> dict            # what ``livseg info`` prints
+
+Formats: NIfTI (.nii, .nii.gz), MetaImage (.mha, .mhd), NRRD (.nrrd, .nhdr) read and written;
+MRC (.mrc) and DICOM series (folder or one file of it) read.
 """
 
 from __future__ import annotations
 
-from livseg.io.reading import read_volume
-from livseg.io.writing import write_volume
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["read_volume", "write_volume"]
+from livseg.io.content import KINDS
+from livseg.io.formats import READ_SUFFIXES, WRITE_SUFFIXES
+from livseg.io.reading import read_volume
+from livseg.io.spacing import require_known_spacing, spacing_known
+from livseg.io.summary import summarize
+from livseg.io.writing import write_like, write_volume
+
+
+if TYPE_CHECKING:
+    from livseg.io.dicom import SeriesSummary
+
+
+def list_dicom_series(folder: str | Path) -> list[SeriesSummary]:
+    """The image series in a DICOM folder (UID, description, modality, slice count)."""
+    from livseg.io.dicom import list_series
+
+    return list_series(folder)
+
+
+__all__ = [
+    "KINDS",
+    "READ_SUFFIXES",
+    "WRITE_SUFFIXES",
+    "list_dicom_series",
+    "read_volume",
+    "require_known_spacing",
+    "spacing_known",
+    "summarize",
+    "write_like",
+    "write_volume",
+]

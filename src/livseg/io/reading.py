@@ -2,32 +2,80 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Sequence
 
-import SimpleITK as sitk
-
-from livseg.errors import InputNotFoundError, UnreadableInputError
-from livseg.io.sitk_bridge import volume_from_sitk
+from livseg.errors import InputNotFoundError, LivsegError, UnreadableInputError
+from livseg.io.content import check_content, require_kind
+from livseg.io.formats import DICOM, MRC, detect_format
+from livseg.io.spacing import with_spacing
 from livseg.volume import Volume
 
+LOG = logging.getLogger(__name__)
 
-def read_volume(path: str | os.PathLike[str], *, series_uid: str | None = None) -> Volume:
-    """Read a 3D volume from a file or a DICOM series folder.
+
+def read_volume(
+    path: str | os.PathLike[str],
+    *,
+    kind: str = "any",
+    series_uid: str | None = None,
+    spacing_mm: Sequence[float] | None = None,
+) -> Volume:
+    """Read a 3D volume from a file or a DICOM series folder, geometry exact.
 
     Args:
-        path: NIfTI, MetaImage, NRRD or MRC file, or a folder holding one DICOM series.
-        series_uid: for a folder with several series, the SeriesInstanceUID to read.
+        path: NIfTI (.nii, .nii.gz), MetaImage (.mha, .mhd), NRRD (.nrrd, .nhdr) or MRC
+            (.mrc) file, a DICOM series folder, or one file of a DICOM series.
+        kind: "any" (structural checks only), "ct" (also: plausible HU; whole numbers
+            become int16) or "label" (also: whole numbers >= 0, few values; becomes uint8).
+        series_uid: for a DICOM folder with several series, the SeriesInstanceUID to read.
+        spacing_mm: (x, y, z) voxel spacing in mm for files that do not record it (MRC);
+            for files that do, it must agree with the file.
 
     Returns:
-        Volume with array (z, y, x) and the file's exact geometry.
+        Volume with array (z, y, x) and the file's geometry (LPS, mm). ``meta`` holds
+        format, kind, spacing_known, orientation_known, and for DICOM series_uid,
+        series_description, modality, rescale, warnings.
+
+    Raises:
+        InputNotFoundError, UnreadableInputError, InvalidImageError, DicomSeriesError.
     """
+    require_kind(kind)
     path = Path(path)
     if not path.exists():
-        raise InputNotFoundError(path, expected="an existing file or DICOM folder", found="nothing at that path")
+        raise InputNotFoundError(path, expected="an existing file or DICOM folder",
+                                 found="nothing at that path", fix="check the path")
+    file_format = detect_format(path)
+    if series_uid is not None and file_format is not DICOM:
+        raise UnreadableInputError(path, expected="a DICOM folder when a series UID is given",
+                                   found=f"a {file_format.name} file",
+                                   fix="leave out the series UID for non-DICOM files")
     try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise UnreadableInputError(path, expected="a readable image file",
-                                   found=str(exc).strip().splitlines()[-1]) from exc
-    return volume_from_sitk(image, source=str(path), meta={"format": path.suffix})
+        if file_format is DICOM:
+            from livseg.io.dicom import read_dicom  # pydicom is imported only when needed
+
+            volume = read_dicom(path, series_uid=series_uid)
+        elif file_format is MRC:
+            from livseg.io.mrc import read_mrc
+
+            volume = read_mrc(path)
+        else:
+            from livseg.io.itk_files import read_itk_file
+
+            volume = read_itk_file(path, file_format)
+    except LivsegError:
+        raise
+    except PermissionError as exc:
+        raise UnreadableInputError(path, expected="a readable file", found="permission denied",
+                                   fix="check the file's permissions") from exc
+    except MemoryError as exc:
+        raise UnreadableInputError(path, expected="a volume that fits in memory",
+                                   found="not enough memory to read it") from exc
+    if spacing_mm is not None:
+        volume = with_spacing(volume, spacing_mm)
+    volume = check_content(volume, kind)
+    volume.meta["kind"] = kind
+    LOG.debug("read %s: %s", path, volume.geometry.describe())
+    return volume
