@@ -40,7 +40,8 @@ def ct_like(shape_zyx: tuple[int, int, int], seed: int = 0) -> np.ndarray:
 
 def _dicom_dataset(stored: np.ndarray, *, position: Sequence[float], orientation: Sequence[float],
                    pixel_spacing_rc: Sequence[float], slope: float, intercept: float,
-                   series_uid: str, study_uid: str, description: str, number: int) -> pydicom.Dataset:
+                   series_uid: str, study_uid: str, description: str, number: int,
+                   modality: str = "CT") -> pydicom.Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -52,7 +53,7 @@ def _dicom_dataset(stored: np.ndarray, *, position: Sequence[float], orientation
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.FrameOfReferenceUID = generate_uid()
-    ds.Modality = "CT"
+    ds.Modality = modality
     ds.SeriesDescription = description
     ds.PatientName = "Phantom^Synthetic"
     ds.PatientID = "synthetic"
@@ -87,6 +88,7 @@ def write_dicom_series(
     offsets_mm: Sequence[float] | None = None,
     in_plane_shift_mm: Sequence[float] | None = None,
     order: Sequence[int] | None = None,
+    modality: str = "CT",
 ) -> list[Path]:
     """Write ``stored_zyx`` as one CT file per slice; slice k at geometry's index (0, 0, k).
 
@@ -118,7 +120,7 @@ def write_dicom_series(
             stored_zyx[k], position=position, orientation=[*row_dir, *col_dir],
             pixel_spacing_rc=(geometry.spacing_mm[1], geometry.spacing_mm[0]),
             slope=float(slopes[k]), intercept=float(intercepts[k]), series_uid=series_uid,
-            study_uid=study_uid, description=description, number=k + 1)
+            study_uid=study_uid, description=description, number=k + 1, modality=modality)
         path = folder / f"IM{file_number:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

@@ -53,6 +53,15 @@ def test_unsigned_stored_values_become_int16_hu(tmp_path, dicom_series, dicom_ge
     np.testing.assert_array_equal(volume.array, raw.astype(np.int32) - 1024)
 
 
+def test_values_beyond_int16_stay_exact_as_int32(tmp_path, dicom_series, dicom_geometry):
+    raw = stored(dicom_geometry.shape_zyx, 0, 60000, np.uint16)
+    raw[2, 1, 1] = 65535
+    dicom_series(tmp_path / "s", raw, dicom_geometry, intercept=-1000)
+    volume = read_volume(tmp_path / "s")
+    assert volume.array.dtype == np.int32
+    np.testing.assert_array_equal(volume.array, raw.astype(np.int32) - 1000)
+
+
 def test_fractional_slope_gives_float32(tmp_path, dicom_series, dicom_geometry):
     raw = stored(dicom_geometry.shape_zyx, 0, 3000)
     dicom_series(tmp_path / "s", raw, dicom_geometry, slope=0.5, intercept=-1024.25)
@@ -198,6 +207,32 @@ def test_non_image_files_are_skipped_and_an_empty_folder_fails(tmp_path, dicom_s
     (junk / "fake.dcm").write_bytes(b"\0" * 300)
     with pytest.raises(UnreadableInputError, match=r"fake.dcm: expected a DICOM image slice, found not readable"):
         read_volume(junk / "fake.dcm")
+
+
+def test_files_without_the_dicom_preamble_are_read(tmp_path, dicom_series, dicom_geometry):
+    raw = stored(dicom_geometry.shape_zyx)
+    paths = dicom_series(tmp_path / "s", raw, dicom_geometry, intercept=-1024)
+    for path in paths:
+        data = path.read_bytes()
+        assert data[128:132] == b"DICM"
+        path.write_bytes(data[132:])  # starts with the (0002,xxxx) file meta group
+    volume = read_volume(tmp_path / "s")
+    assert volume.geometry.same_grid(dicom_geometry)
+    np.testing.assert_array_equal(volume.array, raw.astype(np.int32) - 1024)
+
+
+def test_nested_folders_are_not_searched_and_the_message_says_so(tmp_path, dicom_series, dicom_geometry):
+    dicom_series(tmp_path / "patient" / "study" / "series", stored(dicom_geometry.shape_zyx), dicom_geometry)
+    with pytest.raises(DicomSeriesError, match=r"found none among 0 files and 1 sub-folders, which are not searched"):
+        read_volume(tmp_path / "patient")
+    assert read_volume(tmp_path / "patient" / "study" / "series").geometry.same_grid(dicom_geometry)
+
+
+def test_a_non_ct_series_is_refused_as_ct(tmp_path, dicom_series, dicom_geometry):
+    dicom_series(tmp_path / "mr", stored(dicom_geometry.shape_zyx), dicom_geometry, modality="MR")
+    with pytest.raises(InvalidImageError, match=r"expected a CT series \(DICOM Modality CT\), found Modality MR"):
+        read_volume(tmp_path / "mr", kind="ct")
+    assert read_volume(tmp_path / "mr").meta["modality"] == "MR"
 
 
 def test_series_uid_on_a_non_dicom_file_is_an_error(tmp_path, ct_volume):

@@ -1,9 +1,10 @@
 """Read a DICOM CT series (a folder, or one file of it) into a Volume, checking it first.
 
 Headers are read with ``pydicom`` (fast, exact tag values, no pixel decoding); the voxels
-are decoded by SimpleITK's GDCM-based series reader (which also handles compressed transfer
-syntaxes and applies each slice's rescale slope/intercept). Before decoding, the slices of
-the chosen series are sorted by their position along the slice normal and checked:
+are decoded slice by slice by SimpleITK's GDCM reader (which handles compressed transfer
+syntaxes and applies each slice's own rescale slope/intercept), and the grid is built from
+the headers exactly as ITK's series reader builds it. Before decoding, the slices of the
+chosen series are sorted by their position along the slice normal and checked:
 
 Errors (``DicomSeriesError``, nothing is read):
     * the folder holds several series and none was chosen (each is listed: UID,
@@ -12,8 +13,8 @@ Errors (``DicomSeriesError``, nothing is read):
     * slices of one series with different orientation, size or pixel spacing;
     * duplicate slices: two files at the same position along the normal;
     * missing slices: a step between neighbours larger than 1.5 x the median step;
-    * uneven spacing: a slice more than 20 % of a step away from the regular grid that
-      ITK builds (first position + k x mean step); such a volume would be misplaced;
+    * uneven spacing: a slice more than 20 % of a step away from the regular grid
+      (first position + k x mean step); on that grid such a slice would be misplaced;
     * slices shifted within their plane along the series (gantry tilt): the grid would be
       sheared, which a Volume cannot represent.
 
@@ -22,14 +23,15 @@ Warnings (logged, listed in ``meta["warnings"]``, the volume is read):
 
 Deviations below 1 % of a step are rounding in the headers and pass silently.
 
-The voxels are HU after rescale; they are stored as int16 when slope and intercept make
-every value a whole number within the int16 range, else float32.
+The voxels are HU after rescale: int16 when slope and intercept are whole numbers (int32 in
+the rare case of values beyond the int16 range), else float32.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +44,7 @@ from pydicom.errors import InvalidDicomError
 
 from livseg.errors import DicomSeriesError, InvalidImageError, UnreadableInputError
 from livseg.io.itk_messages import itk_error_text, itk_messages_to_log
-from livseg.io.sitk_bridge import geometry_of
-from livseg.volume import Volume
+from livseg.volume import Geometry, Volume
 
 LOG = logging.getLogger(__name__)
 
@@ -118,10 +119,23 @@ def _float(value, default: float) -> float:
 
 def _read_slice_header(path: Path) -> DicomSlice | str:
     """The DicomSlice of ``path``, or a one-line reason why it is not a volume slice."""
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
-        return f"not readable as DICOM ({type(exc).__name__})"
+    with warnings.catch_warnings(record=True) as caught:  # pydicom's value warnings -> log
+        warnings.simplefilter("always")
+        try:
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+            except InvalidDicomError:
+                # no 128-byte preamble: still DICOM when it starts with a group 0002/0008 tag
+                with open(path, "rb") as handle:
+                    if handle.read(2) not in (b"\x02\x00", b"\x08\x00"):
+                        raise
+                ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS,
+                                     force=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError,
+                AttributeError) as exc:
+            return f"not readable as DICOM ({type(exc).__name__})"
+    for warning in caught:
+        LOG.debug("%s: pydicom: %s", path, " ".join(str(warning.message).split()))
     modality = str(ds.get("Modality", "") or "")
     if modality.upper() in _NON_VOLUME_MODALITIES:
         return f"a {modality} object, not an image slice"
@@ -192,10 +206,13 @@ def _choose_series(path: Path, slices: list[DicomSlice], skipped: list[tuple[Pat
         by_series[dicom_slice.series_uid].append(dicom_slice)
     if not by_series:
         reasons = sorted({reason for _, reason in skipped})
+        folder = path if path.is_dir() else path.parent
+        subfolders = sum(1 for p in folder.iterdir() if p.is_dir())
         raise DicomSeriesError(
             path, expected="DICOM image slices with ImagePositionPatient and ImageOrientationPatient",
-            found=f"none among {len(skipped)} files" + (f" ({'; '.join(reasons[:3])})" if reasons else ""),
-            fix="pass the folder that holds the CT series")
+            found=f"none among {len(skipped)} files" + (f" ({'; '.join(reasons[:3])})" if reasons else "")
+            + (f" and {subfolders} sub-folders, which are not searched" if subfolders else ""),
+            fix="pass the folder that holds the CT series itself")
     summaries = _summaries(by_series)
     listing = "; ".join(s.describe() for s in summaries[:_LISTED_SERIES_MAX])
     if len(summaries) > _LISTED_SERIES_MAX:
@@ -355,34 +372,16 @@ def read_dicom(path: Path, *, series_uid: str | None = None) -> Volume:
     normal = group[0].normal
     group = sorted(group, key=lambda s: float(np.dot(s.position_mm, normal)))
     distances = [float(np.dot(s.position_mm, normal)) for s in group]
-    warnings = check_slice_positions(path, distances, [s.path.name for s in group])
+    spacing_warnings = check_slice_positions(path, distances, [s.path.name for s in group])
     _check_no_tilt(path, group, normal)
-    for line in warnings:
+    for line in spacing_warnings:
         LOG.warning("%s: %s", path, line)
 
     slopes = {s.slope for s in group}
     intercepts = {s.intercept for s in group}
     whole = all(float(v).is_integer() for v in slopes | intercepts)
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames([str(s.path) for s in group])
-    if len(slopes) > 1 or len(intercepts) > 1 or not whole:
-        reader.SetOutputPixelType(sitk.sitkFloat32)  # per-slice rescale kept exactly
-    with itk_messages_to_log():
-        try:
-            image = reader.Execute()
-        except RuntimeError as exc:
-            raise UnreadableInputError(
-                path, expected="decodable DICOM pixel data",
-                found=itk_error_text(exc),
-                fix="a file may be truncated or use an unsupported compression: re-export the series"
-            ) from exc
-    if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() != 3:
-        raise InvalidImageError(path, expected="a grey-scale 3D series",
-                                found=f"{image.GetNumberOfComponentsPerPixel()} components per voxel")
-    geometry = geometry_of(image)
-    view = sitk.GetArrayViewFromImage(image)
-    array = _as_hu_array(view)
-    del view, image
+    array = _read_pixels(group, whole_numbers=whole)
+    geometry = _series_geometry(group)
 
     meta = {
         "format": "dicom",
@@ -397,7 +396,7 @@ def read_dicom(path: Path, *, series_uid: str | None = None) -> Volume:
             "intercept": sorted(intercepts)[0] if len(intercepts) == 1 else sorted(intercepts),
             "applied": True,
         },
-        "warnings": warnings,
+        "warnings": spacing_warnings,
         "spacing_known": group[0].pixel_spacing_mm is not None,
         "orientation_known": True,
         "files_skipped": len(skipped),
@@ -405,15 +404,58 @@ def read_dicom(path: Path, *, series_uid: str | None = None) -> Volume:
     return Volume(array=array, geometry=geometry, source=str(path), meta=meta)
 
 
-def _as_hu_array(view: np.ndarray) -> np.ndarray:
-    """A copy of the decoded voxels as int16 when every value is a whole number in range."""
-    if view.dtype.kind in "iu":
-        low, high = int(view.min()), int(view.max())
-        if low >= np.iinfo(np.int16).min and high <= np.iinfo(np.int16).max:
-            return view.astype(np.int16)
-        return np.array(view)
-    low, high = float(view.min()), float(view.max())
-    if (np.iinfo(np.int16).min <= low and high <= np.iinfo(np.int16).max
-            and np.array_equal(view, np.round(view))):
-        return view.astype(np.int16)
-    return view.astype(np.float32)
+def _series_geometry(group: list[DicomSlice]) -> Geometry:
+    """The grid of slices sorted along the normal, built as ITK's series reader builds it.
+
+    Origin: the first slice's position. Spacing: PixelSpacing (columns, rows), and the
+    distance first -> last slice / (n - 1). Direction: the row and column cosines, and the
+    unit vector first -> last slice (the normal, as tilted series were refused).
+    """
+    first, last = group[0], group[-1]
+    across = np.asarray(last.position_mm) - np.asarray(first.position_mm)
+    distance = float(np.linalg.norm(across))
+    row, column = first.orientation[:3], first.orientation[3:]
+    spacing_rc = first.pixel_spacing_mm or (1.0, 1.0)  # placeholder when not recorded
+    direction = np.column_stack([row, column, across / distance])
+    return Geometry(
+        size=(first.columns, first.rows, len(group)),
+        spacing_mm=(spacing_rc[1], spacing_rc[0], distance / (len(group) - 1)),
+        origin_mm=first.position_mm,
+        direction=tuple(direction.ravel()),
+    )
+
+
+def _read_pixels(group: list[DicomSlice], *, whole_numbers: bool) -> np.ndarray:
+    """Decode the slices one by one into a (z, y, x) HU array, int16 where values allow.
+
+    Slice by slice (not ITK's series reader): each slice is rescaled with its own
+    slope/intercept by GDCM and copied straight into the output, so the peak memory is the
+    output plus one slice, instead of a 32-bit volume plus its 16-bit copy.
+    """
+    rows, columns = group[0].rows, group[0].columns
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")
+    if not whole_numbers:
+        reader.SetOutputPixelType(sitk.sitkFloat32)
+    out = np.empty((len(group), rows, columns), np.int16 if whole_numbers else np.float32)
+    int16 = np.iinfo(np.int16)
+    with itk_messages_to_log():
+        for k, dicom_slice in enumerate(group):
+            reader.SetFileName(str(dicom_slice.path))
+            try:
+                image = reader.Execute()
+            except RuntimeError as exc:
+                raise UnreadableInputError(
+                    dicom_slice.path, expected="decodable DICOM pixel data", found=itk_error_text(exc),
+                    fix="the file may be truncated or use an unsupported compression: re-export the series"
+                ) from exc
+            if image.GetNumberOfComponentsPerPixel() != 1 or image.GetNumberOfPixels() != rows * columns:
+                raise InvalidImageError(
+                    dicom_slice.path, expected=f"one grey value per pixel, {columns}x{rows} pixels",
+                    found=f"{image.GetNumberOfComponentsPerPixel()} components, size {image.GetSize()}")
+            plane = sitk.GetArrayViewFromImage(image).reshape(rows, columns)
+            if out.dtype == np.int16 and (plane.min() < int16.min or plane.max() > int16.max):
+                out = out.astype(np.int32)  # HU beyond the int16 range: rare, keep them exact
+            out[k] = plane
+            del plane, image
+    return out

@@ -157,7 +157,7 @@ def read_itk_file(path: Path, file_format: FileFormat) -> Volume:
         inter = float(itk_meta.get("scl_inter", "0") or 0)
         if slope not in (0.0, 1.0) or inter != 0.0:
             meta["rescale"] = {"slope": slope, "intercept": inter, "applied": True}
-    return volume_from_sitk(image, source=str(path), meta=meta)
+    return volume_from_sitk(image, source=str(path), meta=meta, copy=False)  # image is ours alone
 
 
 def _check_layout(path: Path, dimension: int, size: tuple[int, ...], components: int) -> None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from livseg.errors import InputNotFoundError, LivsegError, UnreadableInputError
+from livseg.errors import InputNotFoundError, InvalidImageError, LivsegError, UnreadableInputError
 from livseg.io.content import check_content, require_kind
 from livseg.io.formats import DICOM, MRC, detect_format
 from livseg.io.spacing import with_spacing
@@ -73,6 +73,11 @@ def read_volume(
     except MemoryError as exc:
         raise UnreadableInputError(path, expected="a volume that fits in memory",
                                    found="not enough memory to read it") from exc
+    modality = str(volume.meta.get("modality") or "")
+    if kind == "ct" and modality and modality.upper() != "CT":
+        raise InvalidImageError(path, expected="a CT series (DICOM Modality CT)",
+                                found=f"Modality {modality}",
+                                fix="pass the CT series (or read it with kind='any')")
     if spacing_mm is not None:
         volume = with_spacing(volume, spacing_mm)
     volume = check_content(volume, kind)
