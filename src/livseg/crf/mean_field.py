@@ -1,0 +1,193 @@
+"""Mean-field inference of the fully connected CRF (Krähenbühl & Koltun 2011; Dou et al. 2016 eq. 5).
+
+The update follows pydensecrf's ``DenseCRF::inference`` so that both give the same labels::
+
+    Q   = softmax(-U)
+    Q  <- softmax(-U + mu1 * Kb(Q) + mu2 * Ks(Q))       (Potts compatibility)
+    K(Q)_i = n_i * sum_j k(i, j) n_j Q_j,  n_i = 1 / sqrt(sum_j k(i, j))   (symmetric normalisation)
+
+with ``U = -log p`` (p floored at :data:`PROBABILITY_FLOOR`), ``Kb`` the bilateral kernel
+(position in mm, intensity in HU) and ``Ks`` the spatial one.
+
+Two labels need only one filtered channel per kernel: ``K(1 - q) = K(1) - K(q)`` with
+``K(1)`` computed once, and the softmax of two logits is a sigmoid of their difference.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Literal, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from livseg.crf.filters import BilateralGridFilter, SpatialGaussianFilter
+from livseg.crf.params import CrfParams
+from livseg.errors import ConfigError, InvalidImageError
+
+logger = logging.getLogger(__name__)
+
+#: Probabilities are floored here before the log (as pydensecrf's ``unary_from_softmax``).
+PROBABILITY_FLOOR = 1e-5
+#: Largest allowed deviation of sum_c p_c from 1.
+SUM_TOLERANCE = 1e-3
+
+ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
+Mode = Literal["2d", "3d"]
+MODES = ("2d", "3d")
+
+
+def _as_tensor(data: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    if isinstance(data, torch.Tensor):
+        return data.detach().to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(data), dtype=torch.float32, device=device)
+
+
+def _check_spacing(spacing_mm: Sequence[float]) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in spacing_mm)
+    except (TypeError, ValueError) as exc:
+        raise InvalidImageError("spacing_mm", expected="3 numbers (x, y, z) in mm",
+                                found=repr(spacing_mm)) from exc
+    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise InvalidImageError("spacing_mm", expected="3 positive numbers (x, y, z) in mm",
+                                found=repr(spacing_mm), fix="take it from Volume.spacing_mm")
+    return values  # type: ignore[return-value]
+
+
+def _check_inputs(probabilities: torch.Tensor, image: torch.Tensor) -> None:
+    if probabilities.dim() != 4 or probabilities.shape[0] < 2:
+        raise InvalidImageError("probabilities", expected="shape (C, Z, Y, X) with C >= 2 classes",
+                                found=f"shape {tuple(probabilities.shape)}")
+    if tuple(image.shape) != tuple(probabilities.shape[1:]):
+        raise InvalidImageError("image_hu", expected=f"shape (Z, Y, X) = {tuple(probabilities.shape[1:])} "
+                                "like the probabilities", found=f"shape {tuple(image.shape)}",
+                                fix="crop the image and the probabilities to the same region")
+    if not bool(torch.isfinite(image).all()):
+        raise InvalidImageError("image_hu", expected="finite HU values", found="NaN or infinite voxels")
+    low, high = float(probabilities.min()), float(probabilities.max())
+    if not (math.isfinite(low) and math.isfinite(high)) or low < -1e-6 or high > 1 + 1e-6:
+        raise InvalidImageError("probabilities", expected="values in [0, 1]",
+                                found=f"range [{low:.4g}, {high:.4g}]",
+                                fix="pass softmax probabilities, not logits")
+    deviation = float((probabilities.sum(0) - 1).abs().max())
+    if deviation > SUM_TOLERANCE:
+        raise InvalidImageError("probabilities", expected="class probabilities summing to 1 per voxel",
+                                found=f"sums off by up to {deviation:.3g}",
+                                fix="pass softmax probabilities over all classes, background included")
+
+
+def _sigmas_voxels(theta_mm: float, spacing_xyz: tuple[float, float, float], mode: Mode) -> tuple[float, float, float]:
+    """Kernel sigma per array axis (z, y, x) in voxels; z is 0 (uncoupled) in 2D mode."""
+    sx, sy, sz = spacing_xyz
+    return (0.0 if mode == "2d" else theta_mm / sz, theta_mm / sy, theta_mm / sx)
+
+
+def _normalised(apply, ones: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric normaliser n = 1/sqrt(K 1) and the normalised filter of ones, n K(n)."""
+    norm = torch.rsqrt(apply(ones) + 1e-20)
+    return norm, norm * apply(norm)
+
+
+def dense_crf(
+    probabilities: ArrayLike,
+    image_hu: np.ndarray | torch.Tensor,
+    spacing_mm: Sequence[float],
+    params: CrfParams | None = None,
+    *,
+    mode: Mode = "3d",
+    device: torch.device | str | None = None,
+) -> ArrayLike:
+    """Refine class probabilities with the fully connected CRF.
+
+    Args:
+        probabilities: (C, Z, Y, X) class probabilities (e.g. the fused network softmax),
+            summing to 1 over C; numpy array or torch tensor.
+        image_hu: (Z, Y, X) CT intensities in HU on the same grid.
+        spacing_mm: voxel spacing (x, y, z) in mm, as ``Volume.spacing_mm``.
+        params: kernel weights and widths; ``CrfParams()`` when None.
+        mode: ``"3d"`` (one CRF over the volume) or ``"2d"`` (each transverse slice on its own,
+            as in Dou et al. 2016; slices are processed together as a batch).
+        device: where to compute; default: the probabilities' device (CPU for numpy).
+
+    Returns:
+        Refined probabilities (C, Z, Y, X), float32: a numpy array for numpy input, else a
+        tensor on ``device``.
+    """
+    params = CrfParams() if params is None else params
+    if mode not in MODES:
+        raise ConfigError("mode", expected=f"one of {', '.join(MODES)}", found=repr(mode))
+    spacing = _check_spacing(spacing_mm)
+    as_numpy = not isinstance(probabilities, torch.Tensor)
+    if device is None:
+        device = probabilities.device if isinstance(probabilities, torch.Tensor) else torch.device("cpu")
+    device = torch.device(device)
+
+    with torch.inference_mode():
+        prob = _as_tensor(probabilities, device)
+        image = _as_tensor(image_hu, device)
+        _check_inputs(prob, image)
+        result = _mean_field(prob, image, spacing, params, mode)
+    return result.cpu().numpy() if as_numpy else result
+
+
+def crf_labels(
+    probabilities: ArrayLike,
+    image_hu: np.ndarray | torch.Tensor,
+    spacing_mm: Sequence[float],
+    params: CrfParams | None = None,
+    *,
+    mode: Mode = "3d",
+    device: torch.device | str | None = None,
+) -> ArrayLike:
+    """Labels (Z, Y, X) of the CRF-refined probabilities (argmax over classes), uint8.
+
+    Same arguments as :func:`dense_crf`; numpy in gives numpy out.
+    """
+    refined = dense_crf(probabilities, image_hu, spacing_mm, params, mode=mode, device=device)
+    if isinstance(refined, np.ndarray):
+        return refined.argmax(0).astype(np.uint8)
+    return refined.argmax(0).to(torch.uint8)
+
+
+def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, float, float],
+                params: CrfParams, mode: Mode) -> torch.Tensor:
+    classes, Z, Y, X = prob.shape
+    logits = torch.log(prob.clamp(min=PROBABILITY_FLOOR)).reshape(classes, -1)  # -U, (C, N)
+    if params.iterations == 0 or (params.mu1 == 0 and params.mu2 == 0):
+        return torch.softmax(logits, 0).reshape(prob.shape)
+
+    kernels = []  # (weight, apply)
+    if params.mu1 > 0:
+        intensity = image if params.hu_window is None else image.clamp(*params.hu_window)
+        bilateral = BilateralGridFilter(intensity, _sigmas_voxels(params.theta_alpha_mm, spacing, mode),
+                                        params.theta_beta_hu)
+        kernels.append((params.mu1, bilateral.apply))
+    if params.mu2 > 0:
+        spatial = SpatialGaussianFilter((Z, Y, X), _sigmas_voxels(params.theta_gamma_mm, spacing, mode))
+        kernels.append((params.mu2, spatial.apply))
+    ones = torch.ones(Z * Y * X, dtype=prob.dtype, device=prob.device)
+    normalisers = [(weight, apply) + _normalised(apply, ones) for weight, apply in kernels]
+
+    if classes == 2:
+        # logit(fg) - logit(bg) = d + sum_k mu_k (2 K_k(q) - K_k(1)).
+        constant = logits[1] - logits[0]
+        q = torch.sigmoid(constant)
+        for weight, _, _, filtered_ones in normalisers:
+            constant = constant - weight * filtered_ones
+        for _ in range(params.iterations):
+            message = constant
+            for weight, apply, norm, _ in normalisers:
+                message = torch.addcmul(message, norm, apply(norm * q), value=2 * weight)
+            q = message.sigmoid_()
+        return torch.stack([1 - q, q]).reshape(prob.shape)
+
+    unary = logits.t().contiguous()  # (N, C)
+    q = torch.softmax(unary, 1)
+    for _ in range(params.iterations):
+        message = unary.clone()
+        for weight, apply, norm, _ in normalisers:
+            message += weight * norm[:, None] * apply(norm[:, None] * q)
+        q = torch.softmax(message, 1)
+    return q.t().reshape(prob.shape)
