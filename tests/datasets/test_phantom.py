@@ -16,6 +16,7 @@ from livseg.datasets.phantom import (
     render_phantom,
     write_phantoms,
 )
+from livseg.datasets.phantom_intensity import IN_PLANE_SIGMA_MM, partial_volume_blur
 from livseg.datasets.phantom_tissues import (
     BONE_TISSUES,
     LIVER_HU_RANGE,
@@ -51,8 +52,8 @@ def lps_order(array: np.ndarray, direction: np.ndarray) -> np.ndarray:
 
 # --- determinism ---------------------------------------------------------------------------
 def test_same_seed_gives_the_same_bytes():
-    first_ct, first_labels = generate_phantom(5)
-    second_ct, second_labels = generate_phantom(5)
+    first_ct, first_labels = generate_phantom(5, size_xyz=(64, 64, 32))
+    second_ct, second_labels = generate_phantom(5, size_xyz=(64, 64, 32))
     assert first_ct.array.tobytes() == second_ct.array.tobytes()
     assert first_labels.array.tobytes() == second_labels.array.tobytes()
     assert first_ct.geometry == second_ct.geometry
@@ -93,6 +94,32 @@ def test_hu_per_tissue(seed, phase):
     assert abs(np.mean(ct[air]) + 1000) < 10
     assert -130 < np.median(ct[eroded(tissue == Tissue.VISCERAL_FAT)]) < -70
     assert 30 < np.median(ct[eroded(tissue == Tissue.MUSCLE)]) < 75
+    # The hard case: spleen and heart muscle look like liver.
+    for organ in (Tissue.SPLEEN, Tissue.MYOCARDIUM):
+        assert abs(np.median(ct[eroded(tissue == organ)]) - liver) < 25
+    cortex = np.median(ct[tissue == Tissue.KIDNEY_CORTEX])
+    assert cortex > liver + 30 if phase != "non-contrast" else cortex < liver
+    gas = eroded(tissue == Tissue.GAS)
+    assert gas.sum() > 20 and np.median(ct[gas]) < -900
+
+
+def test_partial_volume_blur_scales_with_slice_thickness():
+    # Along z the blur is a fixed fraction of a slice, so in mm it grows with the thickness.
+    step = np.zeros((40, 8, 8), np.float32)
+    step[20:] = 1000.0
+    thin = partial_volume_blur(step, (0.7, 0.7, 1.0))[:, 4, 4]
+    thick = partial_volume_blur(step, (0.7, 0.7, 4.0))[:, 4, 4]
+    assert 50 < thin[19] < 500 < thin[20] < 950  # the slices next to the edge are mixed
+    assert thin[17] < 1 and thin[22] > 999  # and only those
+    assert np.allclose(thin, thick)  # same in slices, hence 4x wider in mm
+    # In-plane it is a fixed width in mm: the 10-90 % rise of a Gaussian edge is 2.563 sigma.
+    expected_mm = 2.563 * IN_PLANE_SIGMA_MM
+    for pixel_mm in (0.05, 0.2):
+        edge = np.zeros((4, 4, int(40 / pixel_mm)), np.float32)
+        edge[..., edge.shape[-1] // 2:] = 1000.0
+        profile = partial_volume_blur(edge, (pixel_mm, pixel_mm, 2.0))[2, 2]
+        rise_mm = (np.argmax(profile > 900) - np.argmax(profile > 100)) * pixel_mm
+        assert abs(rise_mm - expected_mm) <= pixel_mm + 1e-6
 
 
 def test_noise_level_matches_the_draw():
@@ -169,11 +196,12 @@ def test_some_tumours_touch_the_liver_edge():
 
 
 def test_no_liver_means_no_liver_labels():
-    ct, labels = generate_phantom(SEED_PORTAL, liver=False)
+    no_liver = render_phantom(SEED_PORTAL, liver=False)
+    labels = no_liver.labels
     assert labels.array.dtype == np.uint8 and not labels.array.any()
-    assert ct.meta["phantom"]["tumours"] == []
+    assert no_liver.info["tumours"] == []
     # Everything but the liver (and what lives in it) is the same patient.
-    without = render_phantom(SEED_PORTAL, liver=False).tissues.array
+    without = no_liver.tissues.array
     with_liver = phantom(SEED_PORTAL).tissues.array
     assert not np.isin(without, [Tissue.LIVER, Tissue.PORTAL_VEIN, Tissue.HEPATIC_VEIN, Tissue.GALLBLADDER]).any()
     elsewhere = ~np.isin(with_liver, [Tissue.LIVER, Tissue.PORTAL_VEIN, Tissue.HEPATIC_VEIN, Tissue.GALLBLADDER])
@@ -183,9 +211,9 @@ def test_no_liver_means_no_liver_labels():
         generate_phantom(SEED_PORTAL, liver=False, n_tumours=2)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3, 7])
-def test_liver_volume_is_adult_sized_once_scaled(seed):
-    p = phantom(seed)
+@pytest.mark.parametrize("seed, tumours", [(0, None), (1, None), (7, None), (4, 6), (6, 6)])
+def test_liver_volume_is_adult_sized_once_scaled(seed, tumours):
+    p = phantom(seed, n_tumours=tumours) if tumours else phantom(seed)
     millilitres = (p.labels.array > 0).sum() * p.labels.geometry.voxel_volume_mm3 / 1000.0
     scale = p.info["anatomy_scale"]
     assert 0.15 < scale < 0.5  # a 128 x 128 grid at 0.6-0.9 mm holds a scaled-down patient
@@ -207,9 +235,10 @@ def physical_centroid(volume, mask: np.ndarray) -> np.ndarray:
     return volume.geometry.index_to_physical(np.argwhere(mask)[:, ::-1].mean(axis=0))
 
 
-@pytest.mark.parametrize("seed", [SEED_ALL_FLIPPED, 1, 2, 10])
-def test_liver_is_on_the_patients_right(seed):
-    p = phantom(seed)
+@pytest.mark.parametrize("seed, flip_axes", [(SEED_ALL_FLIPPED, True), (SEED_ALL_FLIPPED, False),
+                                             (SEED_NON_CONTRAST, True), (SEED_PORTAL, True)])
+def test_liver_is_on_the_patients_right(seed, flip_axes):
+    p = phantom(seed) if flip_axes else phantom(seed, flip_axes=False)
     ct, labels = p.ct, p.labels
     liver = physical_centroid(labels, labels.array > 0)
     body = physical_centroid(ct, ct.array > -500)

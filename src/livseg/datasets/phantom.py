@@ -13,7 +13,10 @@ and painted on the voxel grid:
   thicknesses), so volumes scale with ``s**3``; ``info["anatomy_scale"]`` records it. Above and
   below the 260 mm the trunk simply continues (lungs up to an apex, bowel down to the pelvis).
 * **Grid.** When not given, ``size_xyz`` is (128, 128, 64) and ``spacing_mm`` is drawn from the
-  seed: in-plane 0.6-0.9 mm (square pixels), slices 1-5 mm.
+  seed: in-plane 0.6-0.9 mm (square pixels), slices 1-5 mm but no thicker than what keeps the
+  slices within 480 nominal mm of the patient (so a 128x128x64 doll gets 1-2.3 mm slices and a
+  512x512x300 adult 1-1.6 mm ones: a scan of the trunk, not of the whole body). With a spacing
+  given explicitly the trunk is simply continued beyond that range.
 * **Storage.** The anatomy is painted on an identity-direction grid; with ``flip_axes`` each
   index axis is reversed with probability 1/2 (direction cosine -1, origin moved to the other
   end), so the anatomy stays where it is in physical space.
@@ -56,6 +59,7 @@ DEFAULT_SIZE_XYZ = (128, 128, 64)
 IN_PLANE_SPACING_MM = (0.6, 0.9)
 SLICE_SPACING_MM = (1.0, 5.0)
 NOMINAL_VIEW_Z_MM = (-200.0, 60.0)  # nominal z range every phantom shows in full
+MAX_DRAWN_VIEW_Z_MM = 480.0  # drawn slice spacings keep the slices within this nominal height
 MIN_SIZE = 16
 MAX_VOXELS = 512 * 512 * 1200
 PHANTOM_FORMATS = ("nii.gz", "nii", "mha", "mhd", "nrrd", "nhdr")
@@ -113,9 +117,21 @@ def _check_request(seed: int, size_xyz: tuple[int, int, int] | None,
                               found=f"{n_tumours}", fix="tumours need a liver to sit in")
 
 
-def _draw_spacing(rng: np.random.Generator) -> tuple[float, float, float]:
+def _needed_view_mm(anatomy: Anatomy) -> np.ndarray:
+    """Nominal extent (x, y, z mm) that must fit in the field of view: body, table, view height."""
+    half_x, half_y = anatomy.body.max_half_extent_mm
+    below_back = TABLE_GAP_MM + TABLE_THICKNESS_MM
+    return np.array([2.08 * half_x, 2.08 * half_y + below_back, NOMINAL_VIEW_Z_MM[1] - NOMINAL_VIEW_Z_MM[0]])
+
+
+def _draw_spacing(rng: np.random.Generator, anatomy: Anatomy, size: tuple[int, int, int]
+                  ) -> tuple[float, float, float]:
+    """In-plane 0.6-0.9 mm; slices 1-5 mm, thin enough to stay within the drawn view height."""
     in_plane = round(float(rng.uniform(*IN_PLANE_SPACING_MM)), 4)
-    slices = round(float(rng.uniform(*SLICE_SPACING_MM)), 2)
+    need = _needed_view_mm(anatomy)
+    scale_in_plane = min(1.0, size[0] * in_plane / need[0], size[1] * in_plane / need[1])
+    thickest = float(np.clip(MAX_DRAWN_VIEW_Z_MM * scale_in_plane / size[2], *SLICE_SPACING_MM))
+    slices = round(float(rng.uniform(SLICE_SPACING_MM[0], thickest)), 2)
     return (in_plane, in_plane, slices)
 
 
@@ -130,16 +146,15 @@ def _place(rng: np.random.Generator, anatomy: Anatomy, size: tuple[int, int, int
            spacing: tuple[float, float, float]) -> _Placement:
     """Scale and position the patient in the field of view (see the module docstring)."""
     fov = np.asarray(size, dtype=float) * np.asarray(spacing)
-    half_x, half_y = anatomy.body.max_half_extent_mm
+    need = _needed_view_mm(anatomy)
     below_back = TABLE_GAP_MM + TABLE_THICKNESS_MM  # room for the table behind the back
-    need = np.array([2.08 * half_x, 2.08 * half_y + below_back, NOMINAL_VIEW_Z_MM[1] - NOMINAL_VIEW_Z_MM[0]])
     scale = float(min(1.0, *(fov / need)))
     spare = fov / scale - need  # nominal mm left over per axis, >= 0
     view_centre_z = 0.5 * (NOMINAL_VIEW_Z_MM[0] + NOMINAL_VIEW_Z_MM[1])
     # Nominal point shown at the centre of the field of view.
     shown = np.array([rng.uniform(-0.3, 0.3) * spare[0],
                       0.5 * below_back + rng.uniform(-0.3, 0.3) * spare[1],
-                      view_centre_z + float(np.clip(rng.uniform(-0.3, 0.3) * spare[2], -100, 100))])
+                      view_centre_z + float(np.clip(rng.uniform(-0.3, 0.3) * spare[2], -60, 60))])
     fov_centre = np.array([rng.uniform(-25, 25), rng.uniform(-40, 20), rng.uniform(-600, -100)]).round(2)
     body_centre = fov_centre - scale * shown
     origin = fov_centre - 0.5 * (np.asarray(size) - 1) * np.asarray(spacing)
@@ -177,11 +192,11 @@ def render_phantom(seed: int, *, size_xyz: tuple[int, int, int] | None = None,
     _check_request(seed, size_xyz, spacing_mm, liver, n_tumours)
     started = time.perf_counter()
     seed = int(seed)
-    grid_rng = _stream(seed, "grid")
-    drawn_spacing = _draw_spacing(grid_rng)
-    size = tuple(int(n) for n in (size_xyz or DEFAULT_SIZE_XYZ))
-    spacing = tuple(float(v) for v in (spacing_mm or drawn_spacing))
     anatomy = draw_anatomy(_stream(seed, "anatomy"))
+    size = tuple(int(n) for n in (size_xyz or DEFAULT_SIZE_XYZ))
+    grid_rng = _stream(seed, "grid")
+    drawn_spacing = _draw_spacing(grid_rng, anatomy, size)  # type: ignore[arg-type]
+    spacing = tuple(float(v) for v in (spacing_mm or drawn_spacing))
     placement = _place(grid_rng, anatomy, size, spacing)  # type: ignore[arg-type]
     tumour_rng = _stream(seed, "tumours")
     drawn_count = int(tumour_rng.integers(0, 7))
@@ -221,7 +236,7 @@ def generate_phantom(seed: int, *, size_xyz: tuple[int, int, int] | None = None,
         seed: non-negative integer; the same seed (and arguments) gives the same bytes.
         size_xyz: voxels along (x, y, z); default (128, 128, 64).
         spacing_mm: voxel size (x, y, z) in mm; default drawn from the seed (in-plane
-            0.6-0.9 mm, slices 1-5 mm).
+            0.6-0.9 mm, slices 1-5 mm; see the module docstring).
         liver: False leaves the liver (and gallbladder, hepatic vessels, tumours) out.
         n_tumours: number of liver tumours (0-12); default drawn from the seed (0-6). Fewer
             are placed only if the liver has no free room left.

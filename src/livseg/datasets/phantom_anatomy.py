@@ -133,6 +133,7 @@ class Anatomy:
     portal_trunk: Segment
     portal_branches: tuple[Segment, ...]
     hepatic_veins: tuple[Segment, ...]
+    lung_vessels: tuple[Segment, ...]
     bowel: tuple[BowelLoop, ...]
     oral_contrast: bool
     tumours: tuple[Tumour, ...] = field(default=())
@@ -260,29 +261,37 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         direction = np.array([target[0] * kx, target[1] * ky, target[2]]) - confluence
         hepatic += _vessel_tree(rng, confluence, direction, length_mm=float(rng.uniform(40, 55)),
                                 radius_mm=5.5, depth=2)
+    lung_vessels = []
+    for side in (-1.0, 1.0):
+        hilum_lung = np.array([side * 50.0 * kx, 5.0, 65.0])
+        for target in ((side * 120.0, -40.0, -30.0), (side * 110.0, 70.0, -50.0), (side * 100.0, 10.0, 160.0)):
+            direction = np.array([target[0] * kx, target[1] * ky, target[2]]) - hilum_lung
+            lung_vessels += _vessel_tree(rng, hilum_lung, direction, length_mm=float(rng.uniform(45, 60)),
+                                         radius_mm=5.0, depth=3)
     oral_contrast = bool(rng.uniform() < 0.4)
     bowel = _draw_bowel(rng, kx, ky, oral_contrast)
     return Anatomy(body=body, diaphragm=diaphragm, spine=spine, liver=liver, gallbladder=gallbladder,
                    spleen=spleen, stomach=stomach, stomach_gas_level_y_mm=stomach_gas_level,
                    kidneys=tuple(kidneys), renal_sinuses=tuple(sinuses), heart=heart,
                    heart_chambers=chambers, aorta=aorta, ivc=ivc, portal_trunk=portal_trunk,
-                   portal_branches=tuple(portal), hepatic_veins=tuple(hepatic), bowel=bowel,
+                   portal_branches=tuple(portal), hepatic_veins=tuple(hepatic),
+                   lung_vessels=tuple(lung_vessels), bowel=bowel,
                    oral_contrast=oral_contrast)
 
 
 def _draw_bowel(rng: np.random.Generator, kx: float, ky: float, oral_contrast: bool) -> tuple[BowelLoop, ...]:
     loops = []
-    colon_path = [(-95, 0, -320), (-100, 10, -170), (-88, -30, -125), (-40, -72, -140), (30, -70, -130),
-                  (90, -20, -95), (102, 15, -160), (95, 10, -320)]
+    colon_path = [(-95, 0, -380), (-100, 10, -170), (-88, -30, -125), (-40, -72, -140), (30, -70, -130),
+                  (90, -20, -95), (102, 15, -160), (95, 10, -380)]
     points = [np.asarray(_jitter(rng, (x * kx, y * ky, z), 6.0)) for x, y, z in colon_path]
     colon_radius = float(rng.uniform(17, 24))
     colon = tuple(Segment(tuple(a), tuple(b), colon_radius) for a, b in zip(points[:-1], points[1:]))  # type: ignore[arg-type]
     loops.append(BowelLoop(colon, wall_mm=3.0, content="gas", gas_level_y_mm=float(rng.uniform(-40, 10))))
-    lo = np.array([-95 * kx, -92 * ky, -340.0])
+    lo = np.array([-95 * kx, -92 * ky, -390.0])
     hi = np.array([95 * kx, 5 * ky, -130.0])
     contents = ["fluid", "gas"] + (["contrast", "contrast"] if oral_contrast else ["fluid"])
-    for _ in range(int(rng.integers(5, 9))):
-        segments = _random_walk(rng, lo, hi, steps=int(rng.integers(6, 12)), step_mm=22.0,
+    for _ in range(int(rng.integers(7, 11))):
+        segments = _random_walk(rng, lo, hi, steps=int(rng.integers(8, 14)), step_mm=22.0,
                                 radius_mm=float(rng.uniform(9, 14)))
         content = contents[int(rng.integers(len(contents)))]
         level = float(np.mean([s.start[1] for s in segments])) if content != "gas" else None

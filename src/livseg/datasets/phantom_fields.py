@@ -103,7 +103,8 @@ class SmoothField:
         wx = self._weights(0, box.x.ravel()).astype(np.float32)
         field = np.einsum("za,abc->zbc", wz, self.coefficients)
         field = np.einsum("yb,zbc->zyc", wy, field).astype(np.float32)
-        return field @ wx.T  # (nz, ny, c) @ (c, nx): one matrix product
+        nz, ny, nc = field.shape
+        return (field.reshape(nz * ny, nc) @ wx.T).reshape(nz, ny, -1)  # one 2D matrix product
 
     def at(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Field values at scattered points (1D arrays of equal length)."""
@@ -123,15 +124,23 @@ class Ellipsoid:
     yaw_deg: float = 0.0
 
     def q(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        dx = x - np.float32(self.centre[0])
-        dy = y - np.float32(self.centre[1])
-        dz = z - np.float32(self.centre[2])
+        # In-place arithmetic: these arrays can hold tens of millions of voxels.
+        f32 = np.float32
+        dx = np.subtract(x, f32(self.centre[0]), dtype=f32)
+        dy = np.subtract(y, f32(self.centre[1]), dtype=f32)
+        dz = np.subtract(z, f32(self.centre[2]), dtype=f32)
         if self.yaw_deg:
             angle = np.deg2rad(self.yaw_deg)
-            cos, sin = np.float32(np.cos(angle)), np.float32(np.sin(angle))
-            dx, dy = cos * dx + sin * dy, cos * dy - sin * dx
-        a, b, c = (np.float32(v) for v in self.semi_axes)
-        return np.sqrt((dx / a) ** 2 + (dy / b) ** 2 + (dz / c) ** 2)
+            cos, sin = f32(np.cos(angle)), f32(np.sin(angle))
+            dx, dy = np.add(cos * dx, sin * dy), np.subtract(cos * dy, sin * dx)
+        terms = []
+        for delta, semi in ((dx, self.semi_axes[0]), (dy, self.semi_axes[1]), (dz, self.semi_axes[2])):
+            delta *= f32(1.0 / semi)
+            terms.append(np.square(delta, out=delta))
+        total = np.empty(np.broadcast_shapes(*(t.shape for t in terms)), dtype=f32)
+        np.add(terms[0], terms[1], out=total)
+        total += terms[2]
+        return np.sqrt(total, out=total)
 
     def shrunk(self, margin_mm: float) -> "Ellipsoid":
         """The same ellipsoid with every semi-axis shortened by ``margin_mm`` (a wall's inside)."""

@@ -45,6 +45,8 @@ def paint_anatomy(anatomy: Anatomy, grid: Grid, *, liver: bool) -> np.ndarray:
     tissue = np.zeros(grid.shape_zyx, dtype=np.uint8)
     _paint_wall_and_thorax(tissue, grid, anatomy)
     _paint_heart(tissue, grid, anatomy)
+    for segment in anatomy.lung_vessels:
+        _paint_tube(tissue, grid, segment, Tissue.LUNG_VESSEL, allowed=(Tissue.LUNG,))
     for loop in anatomy.bowel:
         _paint_bowel_loop(tissue, grid, anatomy, loop)
     _paint_stomach_and_spleen(tissue, grid, anatomy)

@@ -60,6 +60,7 @@ class Tissue(IntEnum):
     BOWEL_FLUID = 26
     ORAL_CONTRAST = 27
     TABLE = 28
+    LUNG_VESSEL = 29
 
 
 TUMOUR_FIRST = 40  # tumour i: core id TUMOUR_FIRST + 2 i, rim id TUMOUR_FIRST + 2 i + 1
@@ -113,6 +114,7 @@ _HU_TABLE: dict[Tissue, tuple[tuple[float, float, float], float]] = {
     Tissue.BOWEL_FLUID: ((15.0, 15.0, 15.0), 6.0),
     Tissue.ORAL_CONTRAST: ((260.0, 260.0, 260.0), 40.0),
     Tissue.TABLE: ((150.0, 150.0, 150.0), 0.0),
+    Tissue.LUNG_VESSEL: ((40.0, 200.0, 150.0), 10.0),
 }
 _SPLEEN_MINUS_LIVER_HU = (-8.0, 12.0)
 _MYOCARDIUM_MINUS_LIVER_HU = (-15.0, 10.0)
