@@ -7,16 +7,18 @@ and painted on the voxel grid:
 * **Scale.** ``s = min(1, FOV_x / W, FOV_y / D, FOV_z / 260 mm)`` where W and D are the body's
   width and depth (plus room for the table) and 260 mm is the nominal height that must be seen:
   lung bases and heart base above, the whole liver, kidneys and upper bowel below. A
-  512x512 grid at 0.6-0.9 mm holds a full-size patient (``s`` about 1); the default 128x128x64
-  grid holds a doll-sized one (``s`` about 0.2-0.3) that still shows the whole liver and every
-  organ around it. Every length scales with ``s`` (organs, tumours, vessels, wall
+  512x512 grid at 0.6-0.9 mm holds a (nearly) full-size patient (``s`` 0.85-1); the default
+  128x128x64 grid holds a doll-sized one (``s`` 0.2-0.35) that still shows the whole liver and
+  every organ around it. Every length scales with ``s`` (organs, tumours, vessels, wall
   thicknesses), so volumes scale with ``s**3``; ``info["anatomy_scale"]`` records it. Above and
   below the 260 mm the trunk simply continues (lungs up to an apex, bowel down to the pelvis).
 * **Grid.** When not given, ``size_xyz`` is (128, 128, 64) and ``spacing_mm`` is drawn from the
-  seed: in-plane 0.6-0.9 mm (square pixels), slices 1-5 mm but no thicker than what keeps the
-  slices within 480 nominal mm of the patient (so a 128x128x64 doll gets 1-2.3 mm slices and a
-  512x512x300 adult 1-1.6 mm ones: a scan of the trunk, not of the whole body). With a spacing
-  given explicitly the trunk is simply continued beyond that range.
+  seed: in-plane 0.6-0.9 mm (square pixels), slices 1-5 mm, within that range as thick as
+  needed for the slices to span the 260 nominal mm at the in-plane scale (so the body fills the
+  width of the image) and no thicker than keeps them within 480 nominal mm (a scan of the
+  trunk, not of the whole body): a 128x128x64 doll gets about 1.2-2.5 mm slices, a
+  512x512x300 adult 1-1.6 mm ones. With a spacing given explicitly the trunk is simply
+  continued beyond that range.
 * **Storage.** The anatomy is painted on an identity-direction grid; with ``flip_axes`` each
   index axis is reversed with probability 1/2 (direction cosine -1, origin moved to the other
   end), so the anatomy stays where it is in physical space.
@@ -103,7 +105,10 @@ def _check_request(seed: int, size_xyz: tuple[int, int, int] | None,
             raise ConfigError("phantom size", expected=f"at most {MAX_VOXELS} voxels",
                               found=f"{size_xyz} = {int(np.prod(size_xyz))} voxels")
     if spacing_mm is not None:
-        values = tuple(spacing_mm)
+        try:
+            values = tuple(float(v) for v in spacing_mm)
+        except (TypeError, ValueError):
+            values = ()
         if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
             raise ConfigError("phantom spacing", expected="3 positive spacings (x, y, z) in mm",
                               found=repr(spacing_mm))
@@ -126,12 +131,13 @@ def _needed_view_mm(anatomy: Anatomy) -> np.ndarray:
 
 def _draw_spacing(rng: np.random.Generator, anatomy: Anatomy, size: tuple[int, int, int]
                   ) -> tuple[float, float, float]:
-    """In-plane 0.6-0.9 mm; slices 1-5 mm, thin enough to stay within the drawn view height."""
+    """In-plane 0.6-0.9 mm; slices 1-5 mm, spanning 260-480 nominal mm where that range allows."""
     in_plane = round(float(rng.uniform(*IN_PLANE_SPACING_MM)), 4)
     need = _needed_view_mm(anatomy)
     scale_in_plane = min(1.0, size[0] * in_plane / need[0], size[1] * in_plane / need[1])
-    thickest = float(np.clip(MAX_DRAWN_VIEW_Z_MM * scale_in_plane / size[2], *SLICE_SPACING_MM))
-    slices = round(float(rng.uniform(SLICE_SPACING_MM[0], thickest)), 2)
+    thinnest = float(np.clip(need[2] * scale_in_plane / size[2], *SLICE_SPACING_MM))
+    thickest = float(np.clip(MAX_DRAWN_VIEW_Z_MM * scale_in_plane / size[2], thinnest, SLICE_SPACING_MM[1]))
+    slices = round(float(rng.uniform(thinnest, thickest)), 2)
     return (in_plane, in_plane, slices)
 
 
@@ -206,8 +212,8 @@ def render_phantom(seed: int, *, size_xyz: tuple[int, int, int] | None = None,
     contrast = draw_contrast(_stream(seed, "contrast"), len(anatomy.tumours))
     grid = _nominal_grid(placement, size, spacing)  # type: ignore[arg-type]
     tissue = paint_anatomy(anatomy, grid, liver=liver)
-    ct = render_intensity(tissue, grid, anatomy, contrast, spacing, texture_rng=_stream(seed, "texture"),  # type: ignore[arg-type]
-                          noise_rng=_stream(seed, "noise"))
+    ct = render_intensity(tissue, grid, anatomy, contrast, spacing,  # type: ignore[arg-type]
+                          texture_rng=_stream(seed, "texture"), noise_rng=_stream(seed, "noise"))
     labels = label_lookup()[tissue]
     flips = tuple(bool(f) for f in _stream(seed, "flips").uniform(size=3) < 0.5)
     if not flip_axes:

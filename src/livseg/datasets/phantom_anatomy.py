@@ -207,8 +207,10 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
 
     size = float(rng.uniform(0.9, 1.1))
     liver_lobes = [
-        Ellipsoid(at(-68, 0, -60), _scaled(rng, (72 * size, 85 * size, 72 * size), 0.92, 1.08)),
-        Ellipsoid(at(-92, 15, -112), _scaled(rng, (38 * size, 50 * size, 40 * size), 0.85, 1.15)),
+        Ellipsoid(at(-68, 0, -60), _scaled(rng, (72 * size, 85 * size, 72 * size), 0.92, 1.08),
+                  taper=float(rng.uniform(0.15, 0.35))),
+        Ellipsoid(at(-92, 15, -112), _scaled(rng, (38 * size, 50 * size, 40 * size), 0.85, 1.15),
+                  taper=float(rng.uniform(0.2, 0.5))),
         Ellipsoid(at(15, -45, -48), _scaled(rng, (62 * size, 32 * size, 36 * size), 0.7, 1.25),
                   yaw_deg=float(rng.uniform(-20, 5))),
         Ellipsoid(at(-22, 25, -62), _scaled(rng, (20, 24, 32), 0.85, 1.15)),
@@ -267,7 +269,7 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         for target in ((side * 120.0, -40.0, -30.0), (side * 110.0, 70.0, -50.0), (side * 100.0, 10.0, 160.0)):
             direction = np.array([target[0] * kx, target[1] * ky, target[2]]) - hilum_lung
             lung_vessels += _vessel_tree(rng, hilum_lung, direction, length_mm=float(rng.uniform(45, 60)),
-                                         radius_mm=5.0, depth=3)
+                                         radius_mm=3.5, depth=3)
     oral_contrast = bool(rng.uniform() < 0.4)
     bowel = _draw_bowel(rng, kx, ky, oral_contrast)
     return Anatomy(body=body, diaphragm=diaphragm, spine=spine, liver=liver, gallbladder=gallbladder,
@@ -285,7 +287,8 @@ def _draw_bowel(rng: np.random.Generator, kx: float, ky: float, oral_contrast: b
                   (90, -20, -95), (102, 15, -160), (95, 10, -380)]
     points = [np.asarray(_jitter(rng, (x * kx, y * ky, z), 6.0)) for x, y, z in colon_path]
     colon_radius = float(rng.uniform(17, 24))
-    colon = tuple(Segment(tuple(a), tuple(b), colon_radius) for a, b in zip(points[:-1], points[1:]))  # type: ignore[arg-type]
+    colon = tuple(Segment(tuple(a), tuple(b), colon_radius)  # type: ignore[arg-type]
+                  for a, b in zip(points[:-1], points[1:]))
     loops.append(BowelLoop(colon, wall_mm=3.0, content="gas", gas_level_y_mm=float(rng.uniform(-40, 10))))
     lo = np.array([-95 * kx, -92 * ky, -390.0])
     hi = np.array([95 * kx, 5 * ky, -130.0])

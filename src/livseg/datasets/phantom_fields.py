@@ -65,11 +65,6 @@ class Grid:
             x=self.xs[i0:i1].reshape(1, 1, -1),
         )
 
-    def full_box(self) -> Box:
-        box = self.box((-np.inf,) * 3, (np.inf,) * 3)
-        assert box is not None  # a Grid always has at least one voxel
-        return box
-
 
 class SmoothField:
     """A smooth random scalar field: Gaussian bumps on a regular lattice of nodes.
@@ -116,12 +111,15 @@ class SmoothField:
 class Ellipsoid:
     """An ellipsoid in nominal mm, rotated by ``yaw_deg`` about the z axis.
 
-    ``q(x, y, z)`` is the normalised radius: < 1 inside, 1 on the surface.
+    ``taper`` widens it towards the top and narrows it towards the bottom: at height ``dz``
+    above the centre the x and y semi-axes are multiplied by ``1 + taper * dz / c`` (c the z
+    semi-axis), which gives a pear shape. ``q(x, y, z)`` is the normalised radius: < 1 inside.
     """
 
     centre: Vec3
     semi_axes: Vec3
     yaw_deg: float = 0.0
+    taper: float = 0.0
 
     def q(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         # In-place arithmetic: these arrays can hold tens of millions of voxels.
@@ -133,6 +131,9 @@ class Ellipsoid:
             angle = np.deg2rad(self.yaw_deg)
             cos, sin = f32(np.cos(angle)), f32(np.sin(angle))
             dx, dy = np.add(cos * dx, sin * dy), np.subtract(cos * dy, sin * dx)
+        if self.taper:
+            widening = np.maximum(f32(1.0) + f32(self.taper / self.semi_axes[2]) * dz, f32(0.3))
+            dx, dy = dx / widening, dy / widening
         terms = []
         for delta, semi in ((dx, self.semi_axes[0]), (dy, self.semi_axes[1]), (dz, self.semi_axes[2])):
             delta *= f32(1.0 / semi)
@@ -145,15 +146,15 @@ class Ellipsoid:
     def shrunk(self, margin_mm: float) -> "Ellipsoid":
         """The same ellipsoid with every semi-axis shortened by ``margin_mm`` (a wall's inside)."""
         semi = tuple(max(s - margin_mm, 0.5) for s in self.semi_axes)
-        return Ellipsoid(self.centre, semi, self.yaw_deg)  # type: ignore[arg-type]
+        return Ellipsoid(self.centre, semi, self.yaw_deg, self.taper)  # type: ignore[arg-type]
 
     def bounds(self, margin_mm: float = 0.0) -> tuple[Vec3, Vec3]:
         """A box (lo, hi) that contains the ellipsoid, grown by ``margin_mm``."""
         a, b, c = self.semi_axes
-        reach_xy = (max(a, b) if self.yaw_deg else None)
-        rx = (reach_xy if reach_xy is not None else a) + margin_mm
-        ry = (reach_xy if reach_xy is not None else b) + margin_mm
-        rz = c + margin_mm
+        if self.yaw_deg:
+            a = b = max(a, b)
+        widest = 1.0 + abs(self.taper)
+        rx, ry, rz = a * widest + margin_mm, b * widest + margin_mm, c + margin_mm
         cx, cy, cz = self.centre
         return (cx - rx, cy - ry, cz - rz), (cx + rx, cy + ry, cz + rz)
 

@@ -240,7 +240,8 @@ def _paint_spine(tissue: np.ndarray, grid: Grid, anatomy: Anatomy) -> None:
     spinous = (np.abs(x) < 4) & (y > _F32(canal + 13)) & (y < _F32(canal + 34))
     transverse = (np.abs(y - _F32(canal - 2)) < 5) & (np.abs(x) > 12) & (np.abs(x) < 40)
     elements = (arch | spinous | transverse) & ~gap
-    marrow = (np.abs(r - _F32(12)) < 1.5) | (spinous & (np.abs(x) < 2)) | (transverse & (np.abs(y - _F32(canal - 2)) < 2.5))
+    marrow = ((np.abs(r - _F32(12)) < 1.5) | (spinous & (np.abs(x) < 2))
+              | (transverse & (np.abs(y - _F32(canal - 2)) < 2.5)))
     np.copyto(block, np.uint8(Tissue.CORTICAL_BONE), where=elements)
     np.copyto(block, np.uint8(Tissue.CANCELLOUS_BONE), where=elements & marrow)
     np.copyto(block, np.uint8(Tissue.SPINAL_CANAL), where=np.broadcast_to(r < 9, box.shape))
