@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "detection and tumour burden, for liver (labels 1+2) and tumour (label 2). Either one pair "
             "(PRED GT) or a data set (--pred-dir P --gt DATASET)."),
     )
-    parser.add_argument("pred", nargs="?", help="predicted label file (pair form)")
+    parser.add_argument("pred", nargs="?", metavar="PRED", help="predicted label file (pair form)")
     parser.add_argument("gt_file", nargs="?", metavar="GT", help="reference label file (pair form)")
     parser.add_argument("--pred-dir", type=Path, help="folder of predictions named <case_id>.<suffix>")
     parser.add_argument("--gt", type=Path, dest="gt_dataset", metavar="DATASET",

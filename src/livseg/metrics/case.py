@@ -25,7 +25,7 @@ import numpy as np
 
 from livseg.metrics.lits import LesionDetection, detect_lesions, tumour_burden
 from livseg.metrics.masks import MaskLike, mask_pair
-from livseg.metrics.overlap import ConfusionCounts, overlap_from_counts
+from livseg.metrics.overlap import ConfusionCounts, counts_of, overlap_from_counts
 from livseg.metrics.sliver07 import Sliver07Scores, sliver07_scores
 from livseg.metrics.structures import STRUCTURES, check_label_map, structure_mask
 from livseg.metrics.surface import surface_distances
@@ -101,10 +101,7 @@ def evaluate_structure(reference: MaskLike, prediction: MaskLike, *, structure: 
     """
     pair = mask_pair(reference, prediction, spacing_mm=spacing_mm)
     ref, pred = pair.reference, pair.prediction
-    tp = int(np.count_nonzero(ref & pred))
-    n_ref, n_pred = int(np.count_nonzero(ref)), int(np.count_nonzero(pred))
-    counts = ConfusionCounts(tp=tp, fp=n_pred - tp, fn=n_ref - tp, tn=int(ref.size) - n_ref - n_pred + tp,
-                             voxel_volume_mm3=pair.voxel_volume_mm3)
+    counts = counts_of(ref, pred, voxel_volume_mm3=pair.voxel_volume_mm3)
     overlap = overlap_from_counts(counts)
     distances = surface_distances(ref, pred, spacing_mm=pair.spacing_mm, method=method)
     assd, rmssd, mssd = distances.assd_mm, distances.rmssd_mm, distances.mssd_mm

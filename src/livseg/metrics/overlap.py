@@ -105,13 +105,17 @@ def confusion_counts(reference: MaskLike, prediction: MaskLike, *,
                      spacing_mm: Sequence[float] | None = None) -> ConfusionCounts:
     """Count TP, FP, FN, TN of a binary pair (Volumes, or arrays (z, y, x) + spacing_mm (x, y, z))."""
     pair = mask_pair(reference, prediction, spacing_mm=spacing_mm)
-    ref, pred = pair.reference, pair.prediction
-    tp = int(np.count_nonzero(ref & pred))
-    n_ref = int(np.count_nonzero(ref))
-    n_pred = int(np.count_nonzero(pred))
+    return counts_of(pair.reference, pair.prediction, voxel_volume_mm3=pair.voxel_volume_mm3)
+
+
+def counts_of(reference: np.ndarray, prediction: np.ndarray, *, voxel_volume_mm3: float) -> ConfusionCounts:
+    """ConfusionCounts of two already-checked bool arrays of one shape."""
+    tp = int(np.count_nonzero(reference & prediction))
+    n_ref = int(np.count_nonzero(reference))
+    n_pred = int(np.count_nonzero(prediction))
     fp, fn = n_pred - tp, n_ref - tp
-    tn = int(ref.size) - tp - fp - fn
-    return ConfusionCounts(tp=tp, fp=fp, fn=fn, tn=tn, voxel_volume_mm3=pair.voxel_volume_mm3)
+    tn = int(reference.size) - tp - fp - fn
+    return ConfusionCounts(tp=tp, fp=fp, fn=fn, tn=tn, voxel_volume_mm3=voxel_volume_mm3)
 
 
 def overlap_from_counts(counts: ConfusionCounts) -> OverlapScores:
