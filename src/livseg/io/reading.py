@@ -10,6 +10,7 @@ from typing import Sequence
 from livseg.errors import InputNotFoundError, InvalidImageError, LivsegError, UnreadableInputError
 from livseg.io.content import check_content, require_kind
 from livseg.io.formats import DICOM, MRC, detect_format
+from livseg.io.sidecar import apply_sidecar
 from livseg.io.spacing import with_spacing
 from livseg.volume import Volume
 
@@ -31,8 +32,9 @@ def read_volume(
         kind: "any" (structural checks only), "ct" (also: plausible HU; whole numbers
             become int16) or "label" (also: whole numbers >= 0, few values; becomes uint8).
         series_uid: for a DICOM folder with several series, the SeriesInstanceUID to read.
-        spacing_mm: (x, y, z) voxel spacing in mm for files that do not record it (MRC);
-            for files that do, it must agree with the file.
+        spacing_mm: (x, y, z) voxel spacing in mm for files that do not record it (MRC, or a
+            file whose JSON sidecar says ``"spacing_known": false``); for files that do, it
+            must agree with the file.
 
     Returns:
         Volume with array (z, y, x) and the file's geometry (LPS, mm). ``meta`` holds
@@ -73,6 +75,9 @@ def read_volume(
     except MemoryError as exc:
         raise UnreadableInputError(path, expected="a volume that fits in memory",
                                    found="not enough memory to read it") from exc
+    meta = apply_sidecar(path, volume.meta)
+    if meta != volume.meta:
+        volume = Volume(array=volume.array, geometry=volume.geometry, source=volume.source, meta=meta)
     modality = str(volume.meta.get("modality") or "")
     if kind == "ct" and modality and modality.upper() != "CT":
         raise InvalidImageError(path, expected="a CT series (DICOM Modality CT)",
