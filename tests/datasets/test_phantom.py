@@ -16,6 +16,7 @@ from livseg.datasets.phantom import (
     render_phantom,
     write_phantoms,
 )
+from livseg.datasets.phantom_fields import Grid, SmoothField
 from livseg.datasets.phantom_intensity import IN_PLANE_SIGMA_MM, partial_volume_blur
 from livseg.datasets.phantom_tissues import (
     BONE_TISSUES,
@@ -75,6 +76,23 @@ def test_types_grid_and_drawn_spacing():
     assert ct.geometry.size == (128, 128, 64)
     sx, sy, sz = ct.geometry.spacing_mm
     assert sx == sy and 0.6 <= sx <= 0.9 and 1.0 <= sz <= 5.0
+
+
+# --- building blocks -------------------------------------------------------------------------
+def test_smooth_field_on_a_grid_equals_the_sum_of_its_bumps():
+    field = SmoothField(np.random.default_rng(0), (-50, -40, -30), (60, 50, 20), node_spacing_mm=20.0, amplitude=5.0)
+    grid = Grid(xs=np.linspace(-50, 60, 23, dtype=np.float32), ys=np.linspace(-40, 50, 17, dtype=np.float32),
+                zs=np.linspace(-30, 20, 11, dtype=np.float32))
+    box = grid.box((-100.0,) * 3, (100.0,) * 3)
+    z, y, x = (axis.ravel() for axis in np.meshgrid(grid.zs, grid.ys, grid.xs, indexing="ij"))
+    nodes_x, nodes_y, nodes_z = np.meshgrid(*field.nodes, indexing="ij")
+    brute = np.zeros(len(x))
+    for (i, j, k), value in np.ndenumerate(field.coefficients.transpose(2, 1, 0)):  # (x, y, z) nodes
+        d2 = (x - nodes_x[i, j, k]) ** 2 + (y - nodes_y[i, j, k]) ** 2 + (z - nodes_z[i, j, k]) ** 2
+        brute += value * np.exp(-0.5 * d2 / field.spacing_mm ** 2)
+    assert np.allclose(field.on_box(box).ravel(), brute, atol=1e-4)
+    assert np.allclose(field.at(x, y, z), brute, atol=1e-9)
+    assert 2.0 < brute.std() < 10.0  # about the requested amplitude
 
 
 # --- intensities -----------------------------------------------------------------------------

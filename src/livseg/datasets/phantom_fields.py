@@ -93,18 +93,23 @@ class SmoothField:
 
     def on_box(self, box: Box) -> np.ndarray:
         """Field values on every voxel of ``box``: float32 array of shape (nz, ny, nx)."""
-        wz = self._weights(2, box.z.ravel())
-        wy = self._weights(1, box.y.ravel())
-        wx = self._weights(0, box.x.ravel()).astype(np.float32)
-        field = np.einsum("za,abc->zbc", wz, self.coefficients)
-        field = np.einsum("yb,zbc->zyc", wy, field).astype(np.float32)
-        nz, ny, nc = field.shape
-        return (field.reshape(nz * ny, nc) @ wx.T).reshape(nz, ny, -1)  # one 2D matrix product
+        wz = self._weights(2, box.z.ravel()).astype(np.float32)  # (nz, a)
+        wy = self._weights(1, box.y.ravel()).astype(np.float32)  # (ny, b)
+        wx = self._weights(0, box.x.ravel()).astype(np.float32)  # (nx, c)
+        a, b, c = self.coefficients.shape
+        nz, ny = len(wz), len(wy)
+        # Three 2D matrix products, one per axis (separable sum).
+        field = (wz @ self.coefficients.astype(np.float32).reshape(a, b * c)).reshape(nz, b, c)
+        field = (wy @ field.transpose(1, 0, 2).reshape(b, nz * c)).reshape(ny, nz, c)
+        field = np.ascontiguousarray(field.transpose(1, 0, 2)).reshape(nz * ny, c)
+        return (field @ wx.T).reshape(nz, ny, -1)
 
     def at(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Field values at scattered points (1D arrays of equal length)."""
         wz, wy, wx = self._weights(2, z), self._weights(1, y), self._weights(0, x)
-        return np.einsum("pa,pb,pc,abc->p", wz, wy, wx, self.coefficients)
+        a, b, c = self.coefficients.shape
+        partial = (wx @ self.coefficients.reshape(a * b, c).T).reshape(-1, a, b)  # (p, a, b)
+        return ((partial * wy[:, None, :]).sum(axis=2) * wz).sum(axis=1)
 
 
 @dataclass(frozen=True)
