@@ -42,6 +42,12 @@ def build_model(name: str, *, in_channels: int = 1, num_classes: int = 2, **opti
     return MODELS[name].builder(in_channels=in_channels, num_classes=num_classes, **options)
 
 
+def model_names() -> list[str]:
+    """Sorted names of every registered network (the built-in ones included)."""
+    _load_builtin_models()
+    return sorted(MODELS)
+
+
 def _load_builtin_models() -> None:
     """Import the modules that register the built-in networks (cheap after the first call)."""
     import importlib
@@ -50,5 +56,5 @@ def _load_builtin_models() -> None:
     import livseg.models as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_") and info.name not in {"registry", "output"}:
+        if not info.name.startswith("_") and info.name not in {"registry", "output", "summary"}:
             importlib.import_module(f"livseg.models.{info.name}")

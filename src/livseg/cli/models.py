@@ -1,0 +1,51 @@
+"""``livseg models list [--json]``: the registered networks with their size and receptive field."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+ORDER = 60
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("models", help="list the segmentation networks",
+                                   description="Facts about the registered segmentation networks.")
+    actions = parser.add_subparsers(dest="models_command", metavar="ACTION")
+    listing = actions.add_parser(
+        "list", help="print every network: parameters, receptive field, branches, description",
+        description="Print every registered network, built with its default options for 1 input channel "
+                    "and 2 classes: trainable parameters, receptive field of the main output in voxels "
+                    "(D x H x W, measured from the network's layers), deep-supervision branches and a "
+                    "one-line description.")
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    listing.add_argument("--no-receptive-field", dest="receptive_field", action="store_false",
+                         help="skip measuring receptive fields (a few seconds per network)")
+    listing.set_defaults(func=run)
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _rf_text(rf: tuple[int, ...] | None) -> str:
+    return "x".join(str(v) for v in rf) if rf else "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    from livseg.models import model_names, summarize_model
+
+    summaries = [summarize_model(name, with_receptive_field=args.receptive_field) for name in model_names()]
+    if args.json:
+        print(json.dumps([s.as_dict() for s in summaries], indent=2))
+        return 0
+    rows = [("NAME", "PARAMETERS", "RECEPTIVE FIELD (DxHxW)", "BRANCHES", "DESCRIPTION")]
+    rows += [(s.name, f"{s.parameters:,}", _rf_text(s.receptive_field), str(s.branches), s.description)
+             for s in summaries]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
+    return 0

@@ -1,0 +1,35 @@
+"""``livseg models list``."""
+
+from __future__ import annotations
+
+import json
+
+from livseg.models import model_names
+
+
+def test_models_list_json_without_receptive_fields(run_cli):
+    code, out, err = run_cli("models", "list", "--json", "--no-receptive-field")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == model_names()
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["dsn3d"]["parameters"] == 432_870 and by_name["dsn3d"]["branches"] == 2
+    assert by_name["cnn3d"]["branches"] == 0 and by_name["cnn3d"]["receptive_field"] is None
+    assert all(r["description"] for r in rows)
+
+
+def test_models_list_table_shows_measured_receptive_fields(run_cli):
+    code, out, err = run_cli("models", "list")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "PARAMETERS"]
+    cnn = next(line for line in lines if line.startswith("cnn3d "))
+    assert cnn.split()[1:4] == ["370,482", "46x72x72", "0"]
+    unet = next(line for line in lines if line.startswith("unet3d "))
+    assert unet.split()[2] == "100x100x100"
+    assert len(lines) == 1 + len(model_names())
+
+
+def test_models_without_action_prints_usage(run_cli):
+    code, out, err = run_cli("models")
+    assert code == 2 and "list" in err
