@@ -11,7 +11,7 @@
   and reused in every mean-field iteration.
 
 Both filters include the self term (``k(i, i)``), as pydensecrf's permutohedral lattice
-does; ``apply`` accepts values of shape (N,) or (N, C) with ``N = Z * Y * X`` in (z, y, x)
+does; ``apply`` filters one channel of values, shape (N,) with ``N = Z * Y * X`` in (z, y, x)
 raster order. An axis with ``sigma == 0`` is not coupled at all (2D mode: slices filtered
 independently, batched along z).
 """
@@ -26,11 +26,17 @@ import torch
 
 from livseg.crf.grid_ops import compensated_sigma, gaussian_blur, gaussian_taps, tent_down, tent_up
 
-# Grid cell size as a fraction of the kernel's sigma. 1.0 keeps the filter within a few
-# percent of the exact Gaussian (label agreement with pydensecrf >= 99.9 % in tests/crf); larger
-# cells are faster and blurrier.
+# Grid cell size as a fraction of the kernel's sigma. Linear splatting and slicing make the
+# effective kernel width depend on where a voxel falls within its cell (the compensation in
+# grid_ops is exact only on average), so coarser cells are faster but less Gaussian.
+# Bilateral kernel, 1.0: mean deviation from the exact Gaussian sum about 3 %, label agreement
+# with pydensecrf >= 99.9 % (tests/crf, bench/crf.py); its cost is dominated by the per-voxel
+# scatter/gather, which the cell size does not change much.
 SPATIAL_CELL_PER_SIGMA = 1.0
 INTENSITY_CELL_PER_SIGMA = 1.0
+# Smoothness kernel, 0.5: it is all dense and cheap, so it can afford the finer grid (mean
+# deviation from the exact Gaussian below 1 %).
+SMOOTHNESS_CELL_PER_SIGMA = 0.5
 
 
 def _cell_voxels(sigma_voxels: float, cell_per_sigma: float) -> int:
@@ -63,9 +69,12 @@ class _RegularAxes:
                 g = gaussian_blur(g, axis, taps)
         return g
 
-    def up(self, g: torch.Tensor) -> torch.Tensor:
-        for axis in sorted(range(len(self.cells)), key=lambda a: self.cells[a]):
-            g = tent_up(g, axis, self.cells[axis], self.lengths[axis])
+    def up(self, g: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Refine every axis back to full length; the last (largest) pass writes into ``out``."""
+        order = [a for a in sorted(range(len(self.cells)), key=lambda a: self.cells[a]) if self.cells[a] > 1]
+        for position, axis in enumerate(order):
+            last = position == len(order) - 1
+            g = tent_up(g, axis, self.cells[axis], self.lengths[axis], out=out if last else None)
         return g
 
 
@@ -78,16 +87,19 @@ class SpatialGaussianFilter:
             0 leaves that axis uncoupled.
     """
 
-    def __init__(self, shape_zyx: Sequence[int], sigma_voxels_zyx: Sequence[float]) -> None:
+    def __init__(self, shape_zyx: Sequence[int], sigma_voxels_zyx: Sequence[float], *,
+                 device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
         self.shape = tuple(int(n) for n in shape_zyx)
-        self._axes = _RegularAxes(self.shape, sigma_voxels_zyx, SPATIAL_CELL_PER_SIGMA)
+        self._axes = _RegularAxes(self.shape, sigma_voxels_zyx, SMOOTHNESS_CELL_PER_SIGMA)
+        self._out = torch.empty(math.prod(self.shape), device=device, dtype=dtype)
 
     def apply(self, values: torch.Tensor) -> torch.Tensor:
-        """Filter ``values`` (N,) or (N, C); returns the same shape (unnormalised kernel sums)."""
-        extra = tuple(values.shape[1:])
-        volume = values.reshape(self.shape + extra)
-        out = self._axes.up(self._axes.blur(self._axes.down(volume)))
-        return out.reshape(values.shape)
+        """Filter ``values`` (N,); returns (N,) unnormalised kernel sums ``sum_j k(i, j) v_j``.
+
+        The result lives in a buffer of the filter that the next call overwrites.
+        """
+        out = self._axes.up(self._axes.blur(self._axes.down(values.view(self.shape))), out=self._out)
+        return out.reshape(-1)
 
 
 class BilateralGridFilter:
@@ -116,7 +128,7 @@ class BilateralGridFilter:
         nodes_i = int(math.floor(float(high - low) / cell_i)) + 2
         u = (intensity - low) / cell_i
         b = torch.floor(u).clamp_(max=nodes_i - 2)
-        frac_i = (u - b).reshape(-1, 1)  # (N, 1)
+        frac_i = (u - b).view(Z * Y, X)
 
         self.stage_shape = (Z, Y, nodes_i, nodes_x)
         self._taps = (
@@ -124,66 +136,66 @@ class BilateralGridFilter:
             gaussian_taps(compensated_sigma(sigma_x, r_x, discrete=True)) if sigma_x > 0 else None,
         )
         self._size = math.prod(self.stage_shape)
-        index_dtype = torch.int32 if self._size + nodes_x + 1 < 2**31 else torch.int64
+        index_dtype = torch.int32 if self._size < 2**31 else torch.int64
 
-        # Corner (i, x) of voxel n sits at stage index base[n] + offsets; (N, 4) layouts.
+        # Voxel n's corner k = (intensity node i0 or i0 + 1, x node x0 or x0 + 1) sits at stage
+        # index base[n] + offset[k] with weight (1 - fi or fi) * (1 - fx or fx). Voxel-major
+        # (N, 4) layout: the splat scatters it as one flat list, and it is the CSR layout of the
+        # slicing matrix as is.
         x = torch.arange(X, device=device, dtype=index_dtype)
-        xc = (x // r_x).view(1, 1, X)
-        zy = torch.arange(Z * Y, device=device, dtype=index_dtype).view(Z, Y, 1)
-        base = (zy * nodes_i + b.to(index_dtype)) * nodes_x + xc  # (Z, Y, X)
+        zy = torch.arange(Z * Y, device=device, dtype=index_dtype).view(Z * Y, 1)
+        base = (zy * nodes_i + b.view(Z * Y, X).to(index_dtype)) * nodes_x + (x // r_x)  # (ZY, X)
         offsets = torch.tensor([0, 1, nodes_x, nodes_x + 1], device=device, dtype=index_dtype)
-        self._index = (base.reshape(-1, 1) + offsets).reshape(-1)  # (4 N,)
-        frac_x = ((x % r_x).to(dtype) / r_x).view(1, X, 1)
-        corner_x = torch.cat([1 - frac_x, frac_x], dim=2)  # (1, X, 2)
-        frac_i = frac_i.view(Z * Y, X, 1)
-        weights = torch.empty(Z * Y, X, 2, 2, device=device, dtype=dtype)  # (.., corner i, corner x)
-        torch.mul(frac_i, corner_x, out=weights[:, :, 1])
-        torch.sub(corner_x, weights[:, :, 1], out=weights[:, :, 0])  # (1 - fi) * cx
+        self._index = torch.add(base.view(-1, 1), offsets).view(-1)  # (4 N,)
+        frac_x = ((x % r_x).to(dtype) / r_x).view(X, 1)
+        corner_x = torch.cat([1 - frac_x, frac_x], dim=1)  # (X, 2)
+        weights = torch.empty(Z * Y, X, 2, 2, device=device, dtype=dtype)  # (zy, x, corner i, corner x)
+        torch.mul(frac_i.view(Z * Y, X, 1), corner_x, out=weights[:, :, 1])
+        torch.sub(corner_x, weights[:, :, 1], out=weights[:, :, 0])  # (1 - fi) * corner_x
         self._weights = weights.view(-1, 4)  # (N, 4)
+        # Workspaces reused by every call: fresh allocations this large are page-faulted in
+        # anew each time (glibc maps blocks over 32 MB), which cost as much as the arithmetic.
+        self._contributions = torch.empty_like(self._weights)
         self._stage = torch.empty(self._size, device=device, dtype=dtype)
+        self._refined = torch.empty(self._size, device=device, dtype=dtype)
+        self._out = torch.empty(Z * Y * X, device=device, dtype=dtype)
         # Slicing is a sparse (N x stage) matrix with four entries per row: a CSR matrix-vector
         # product reads it once, about 4x less memory traffic than gather + multiply + sum.
         self._slicer = _csr_or_none(self._index, self._weights, self._size)
 
     def _splat(self, values: torch.Tensor) -> torch.Tensor:
-        extra = tuple(values.shape[1:])
-        if extra:
-            stage = values.new_zeros((self._size,) + extra)
-            contributions = (self._weights.unsqueeze(2) * values.unsqueeze(1)).reshape((-1,) + extra)
-        else:
-            stage = self._stage.zero_()
-            contributions = (self._weights * values.unsqueeze(1)).reshape(-1)
-        stage.index_add_(0, self._index, contributions)
-        return stage.reshape(self.stage_shape + extra)
+        contributions = torch.mul(self._weights, values.view(-1, 1), out=self._contributions)
+        stage = self._stage.zero_()
+        stage.index_add_(0, self._index, contributions.view(-1))
+        return stage.view(self.stage_shape)
 
-    def _slice(self, stage: torch.Tensor, extra: tuple[int, ...]) -> torch.Tensor:
-        flat = stage.reshape((self._size,) + extra)
+    def _slice(self, stage: torch.Tensor) -> torch.Tensor:
+        flat = stage.reshape(-1)
         if self._slicer is not None:
-            if not extra:
-                return torch.mv(self._slicer, flat)
-            return torch.stack([torch.mv(self._slicer, flat[:, c].contiguous()) for c in range(flat.shape[1])], 1)
-        corners = flat.index_select(0, self._index).reshape((-1, 4) + extra)
-        weights = self._weights.view((-1, 4) + (1,) * len(extra))
-        return (corners * weights).sum(1)
+            return torch.mv(self._slicer, flat, out=self._out)
+        corners = flat.index_select(0, self._index).view(-1, 4)
+        return torch.sum(corners * self._weights, 1, out=self._out)
 
     def apply(self, values: torch.Tensor) -> torch.Tensor:
-        """Filter ``values`` (N,) or (N, C); returns the same shape (unnormalised kernel sums)."""
-        extra = tuple(values.shape[1:])
+        """Filter ``values`` (N,); returns (N,) unnormalised kernel sums ``sum_j k(i, j) v_j``.
+
+        The result lives in a buffer of the filter that the next call overwrites.
+        """
         grid = self._axes.down(self._splat(values))
         grid = self._axes.blur(grid)
         for axis, taps in zip((2, 3), self._taps):
             if taps is not None:
                 grid = gaussian_blur(grid, axis, taps)
-        return self._slice(self._axes.up(grid), extra)
+        return self._slice(self._axes.up(grid, out=self._refined))
 
 
 def _csr_or_none(index: torch.Tensor, weights: torch.Tensor, columns: int) -> torch.Tensor | None:
-    """The (N x columns) slicing matrix in CSR form, or None where sparse CSR is unsupported."""
-    rows = weights.shape[0]
+    """The slicing matrix (N x columns) in CSR form from flat (4 N,) indices and (N, 4) weights,
+    or None where sparse CSR is not supported (devices other than CPU and CUDA)."""
     if index.device.type not in ("cpu", "cuda"):
         return None
+    rows = weights.shape[0]
     crow = torch.arange(0, 4 * rows + 1, 4, device=index.device, dtype=index.dtype)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "sparse CSR support is in beta": we use only mv.
-        return torch.sparse_csr_tensor(crow, index, weights.reshape(-1), (rows, columns),
-                                       check_invariants=False)
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta": only mv is used.
+        return torch.sparse_csr_tensor(crow, index, weights.view(-1), (rows, columns), check_invariants=False)

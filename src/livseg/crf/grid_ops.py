@@ -61,20 +61,23 @@ def tent_down(x: torch.Tensor, axis: int, r: int) -> torch.Tensor:
     return out.reshape(shape[:axis] + (cells + 1,) + shape[axis + 1:])
 
 
-def tent_up(g: torch.Tensor, axis: int, r: int, length: int) -> torch.Tensor:
+def tent_up(g: torch.Tensor, axis: int, r: int, length: int, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """Slice (linearly interpolate) grid ``g`` back to ``length`` voxels along ``axis``.
 
     The exact adjoint of :func:`tent_down`. Returns a contiguous tensor with
-    ``shape[axis] = length``.
+    ``shape[axis] = length``, written into ``out`` (any shape with that many elements) when
+    given and ``r > 1``.
     """
     if r == 1:
         return g
     shape = tuple(g.shape)
     pre, nodes, post = _split(shape, axis)
+    if nodes != -(-length // r) + 1:
+        raise ValueError(f"grid of {nodes} nodes does not match {length} voxels at {r} per cell")
     g3 = g.reshape(pre, nodes, post)
     start = g3[:, :-1]
     step = g3[:, 1:] - start
-    out = g.new_empty(pre, length, post)
+    out = g.new_empty(pre, length, post) if out is None else out.view(pre, length, post)
     for k in range(r):
         phase = out[:, k::r]
         count = phase.shape[1]

@@ -9,8 +9,8 @@ The update follows pydensecrf's ``DenseCRF::inference`` so that both give the sa
 with ``U = -log p`` (p floored at :data:`PROBABILITY_FLOOR`), ``Kb`` the bilateral kernel
 (position in mm, intensity in HU) and ``Ks`` the spatial one.
 
-Two labels need only one filtered channel per kernel: ``K(1 - q) = K(1) - K(q)`` with
-``K(1)`` computed once, and the softmax of two logits is a sigmoid of their difference.
+Two labels need only one filtered channel per kernel: the softmax of two logits is the sigmoid
+of their difference, and by linearity ``K(q) - K(1 - q) = K(2q - 1)``.
 """
 
 from __future__ import annotations
@@ -82,12 +82,6 @@ def _sigmas_voxels(theta_mm: float, spacing_xyz: tuple[float, float, float], mod
     """Kernel sigma per array axis (z, y, x) in voxels; z is 0 (uncoupled) in 2D mode."""
     sx, sy, sz = spacing_xyz
     return (0.0 if mode == "2d" else theta_mm / sz, theta_mm / sy, theta_mm / sx)
-
-
-def _normalised(apply, ones: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric normaliser n = 1/sqrt(K 1) and the normalised filter of ones, n K(n)."""
-    norm = torch.rsqrt(apply(ones) + 1e-20)
-    return norm, norm * apply(norm)
 
 
 def dense_crf(
@@ -165,29 +159,34 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
                                         params.theta_beta_hu)
         kernels.append((params.mu1, bilateral.apply))
     if params.mu2 > 0:
-        spatial = SpatialGaussianFilter((Z, Y, X), _sigmas_voxels(params.theta_gamma_mm, spacing, mode))
+        spatial = SpatialGaussianFilter((Z, Y, X), _sigmas_voxels(params.theta_gamma_mm, spacing, mode),
+                                        device=prob.device, dtype=prob.dtype)
         kernels.append((params.mu2, spatial.apply))
     ones = torch.ones(Z * Y * X, dtype=prob.dtype, device=prob.device)
-    normalisers = [(weight, apply) + _normalised(apply, ones) for weight, apply in kernels]
+    # Symmetric normalisation: K(v)_i = n_i sum_j k(i, j) n_j v_j with n = 1 / sqrt(k 1).
+    normalised = [(weight, apply, torch.rsqrt(apply(ones) + 1e-20)) for weight, apply in kernels]
 
     if classes == 2:
-        # logit(fg) - logit(bg) = d + sum_k mu_k (2 K_k(q) - K_k(1)).
-        constant = logits[1] - logits[0]
-        q = torch.sigmoid(constant)
-        for weight, _, _, filtered_ones in normalisers:
-            constant = constant - weight * filtered_ones
+        # logit(fg) - logit(bg) = d + sum_k mu_k (K_k(q) - K_k(1 - q)) = d + sum_k mu_k K_k(2q - 1):
+        # one filtered channel per kernel and iteration.
+        difference = logits[1] - logits[0]
+        q = torch.sigmoid(difference)
+        signed = torch.empty_like(q)
+        message = torch.empty_like(q)
         for _ in range(params.iterations):
-            message = constant
-            for weight, apply, norm, _ in normalisers:
-                message = torch.addcmul(message, norm, apply(norm * q), value=2 * weight)
-            q = message.sigmoid_()
+            torch.mul(q, 2, out=signed).sub_(1)
+            message.copy_(difference)
+            for weight, apply, norm in normalised:
+                message.addcmul_(norm, apply(signed * norm), value=weight)
+            q, message = message.sigmoid_(), q  # the old q's memory holds the next message
         return torch.stack([1 - q, q]).reshape(prob.shape)
 
-    unary = logits.t().contiguous()  # (N, C)
-    q = torch.softmax(unary, 1)
+    # C labels: one filtered channel per label (rows of the (C, N) layout stay contiguous).
+    q = torch.softmax(logits, 0)
     for _ in range(params.iterations):
-        message = unary.clone()
-        for weight, apply, norm, _ in normalisers:
-            message += weight * norm[:, None] * apply(norm[:, None] * q)
-        q = torch.softmax(message, 1)
-    return q.t().reshape(prob.shape)
+        message = logits.clone()
+        for weight, apply, norm in normalised:
+            for label in range(classes):
+                message[label].addcmul_(norm, apply(norm * q[label]), value=weight)
+        q = torch.softmax(message, 0)
+    return q.reshape(prob.shape)
