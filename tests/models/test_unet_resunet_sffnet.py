@@ -90,3 +90,23 @@ def test_sffnet_residual_attention_never_blocks_the_trunk():
         out = block(x)
     ratio = out[trunk > 1e-3] / trunk[trunk > 1e-3]
     assert float(ratio.min()) >= 1.0 and float(ratio.max()) <= 2.0  # (1 + sigmoid) * trunk
+
+
+@pytest.mark.parametrize(("levels", "smallest"), [(2, 18), (3, 44), (4, 92)])
+def test_valid_size_helpers_are_inverse_of_each_other(levels, smallest):
+    """Smallest inputs by hand: the bottom needs >= 3 (2 levels) or 4 voxels after its convs
+    so that the output is >= 1 voxel; then going up: input = 2 * (size + 4) per pooling, + 4."""
+    net = build_model("unet3d", padding="valid", widths=(2,) * levels)
+    valid = []
+    for size in range(8, 200):
+        nearest = net.nearest_input_size(size)
+        assert nearest >= size and net.input_size_for(net.output_size(nearest)) == nearest
+        try:
+            out = net.output_size(size)
+        except NetworkInputError:
+            assert nearest > size
+            continue
+        valid.append(size)
+        assert nearest == size and net.input_size_for(out) == size
+        assert size - out == 2 * net.context
+    assert valid == list(range(smallest, 200, 2 ** (levels - 1)))
