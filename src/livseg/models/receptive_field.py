@@ -7,13 +7,14 @@ depend on the whole input in principle; they are left out, as is usual when quot
 receptive fields.
 
 Method (exact, for any network built from livseg's module types): a copy of the network is
-made linear and positive (every convolution weight set to a positive constant, biases 0,
-normalisation layers and global pools replaced by identities, max pooling by average pooling
-of the same window, and every convolution by a one-channel convolution of the same geometry),
-so that no path through the network can cancel another. Fed a positive
-input, the gradient of one output voxel is then non-zero exactly on the input voxels that
-reach it. With weights 1/fan-in the smallest such gradient shrinks by about a third per layer,
-far above float32's smallest number for networks of fewer than ~70 layers. The copy runs on an
+made linear and positive, so that no path through it can cancel another: every convolution
+becomes a one-channel convolution of the same geometry (kernel, stride, dilation, padding)
+with a positive box kernel and no bias, normalisation layers, global pools, dropout and
+activations become identities (the probe's values are all positive), max pooling becomes
+average pooling of the same window. Fed a positive input, the gradient of one output voxel is
+then non-zero exactly on the input voxels that reach it. With kernels summing to 1 the
+smallest such gradient shrinks by about a third per layer, far above float32's smallest number
+for networks of fewer than ~70 layers. The copy runs on an
 input that is long along one axis and short along the others (one run per axis), at
 ``size_multiple`` consecutive output positions (as a batch), because strided networks see
 slightly different windows at different phases; the largest extent is reported. The input is
@@ -27,6 +28,7 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from livseg.models.batch_renorm import BatchRenorm
@@ -37,17 +39,6 @@ _GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool2
 _CONVS = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 # identities on the probe's positive values (PReLU also needs its channel count, which the probe drops)
 _POSITIVE_IDENTITIES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU)
-
-
-def _substitute(module: nn.Module) -> nn.Module | None:
-    if isinstance(module, _NORMS + _GLOBAL_POOLS + _POSITIVE_IDENTITIES) or \
-            isinstance(module, nn.modules.dropout._DropoutNd):
-        return nn.Identity()
-    if isinstance(module, nn.MaxPool3d):
-        return nn.AvgPool3d(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode)
-    if isinstance(module, nn.MaxPool2d):
-        return nn.AvgPool2d(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode)
-    return None
 
 
 class _SupportConv(nn.Module):
@@ -71,9 +62,18 @@ class _SupportConv(nn.Module):
             taps = max(1.0, taps / math.prod(conv.stride))
         with torch.no_grad():
             self.conv.weight.fill_(1.0 / taps)
+        conv_like = isinstance(conv, (nn.Conv2d, nn.Conv3d)) and isinstance(conv.padding, tuple)
+        # a box kernel with zero padding is an average pool (several times faster on one channel)
+        self.as_pool = conv_like and all(d == 1 for d in conv.dilation) and conv.padding_mode == "zeros" and all(
+            2 * p <= k for p, k in zip(conv.padding, conv.kernel_size))
+        self.pool_args = (conv.kernel_size, conv.stride, conv.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x.mean(dim=1, keepdim=True))
+        x = x.mean(dim=1, keepdim=True)
+        if self.as_pool and all(n >= k for n, k in zip(x.shape[2:], self.pool_args[0])):
+            pool = F.avg_pool3d if x.dim() == 5 else F.avg_pool2d
+            return pool(x, *self.pool_args, count_include_pad=True)
+        return self.conv(x)
 
 
 def _substitute(module: nn.Module) -> nn.Module | None:
@@ -167,6 +167,9 @@ def receptive_field(model: nn.Module, *, input_channels: int | None = None, max_
     multiple = int(getattr(model, "size_multiple", 1))
     channels = input_channels if input_channels is not None else int(getattr(model, "in_channels", 1))
     probe = positive_linear_copy(model)
+    # short axes at least as long as the largest kernel, so that box kernels run as average pools
+    largest = max([max(m.kernel_size) for m in model.modules() if isinstance(m, _CONVS)] + [1])
+    short = -(-largest // multiple) * multiple
     uniform = _uniform_layers(model)
     layer_dims = int(getattr(model, "spatial_dims", 3))
     # uniform 3D layers: one axis tells all; uniform 2D layers (2.5D): H tells W
@@ -176,7 +179,7 @@ def receptive_field(model: nn.Module, *, input_channels: int | None = None, max_
         length = max(64, 4 * multiple)
         while True:
             with torch.enable_grad():
-                extent = _extent_along(probe, axis, channels, multiple, length, multiple)
+                extent = _extent_along(probe, axis, channels, short, length, multiple)
             if extent is not None:
                 result.append(extent)
                 break
