@@ -1,0 +1,93 @@
+"""The training engine end to end on tiny phantoms: run folder, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from livseg.config import load_config
+from livseg.errors import ConfigError, OutputError
+from livseg.training.checkpoint import load_checkpoint
+from livseg.training.engine import train
+from livseg.training.history import read_csv
+from training_fixtures import TINY
+
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_writes_its_folder(tiny_config, tmp_path):
+    config = load_config(tiny_config)
+    result = train(config, tmp_path / "run")
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "config.yaml", "curves.png", "last.pt", "log.csv"]
+    assert load_config(run / "config.yaml") == config
+    rows = read_csv(run / "log.csv")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert [r["lr"] for r in rows] == pytest.approx([0.01, 0.005])  # step schedule, halved after epoch 1
+    for row in rows:
+        assert row["train_loss"] == pytest.approx(row["train_loss_main"] + row["eta_1"] * row["train_loss_branch1"]
+                                                  + row["eta_2"] * row["train_loss_branch2"], rel=1e-5)
+        assert 0.0 <= row["val_dice"] <= 1.0 and row["val_loss"] > 0
+    assert (rows[0]["eta_1"], rows[0]["eta_2"]) == pytest.approx((0.3, 0.4))  # the paper's initial weights
+    state = load_checkpoint(run / "last.pt")
+    assert state["epoch"] == 2 and state["config"]["name"] == "tiny"
+    assert set(state["versions"]) >= {"livseg", "torch", "python"}
+    assert len(state["dataset"]["fingerprint"]) == 16
+    assert sorted(state["dataset"]["train_cases"] + state["dataset"]["val_cases"]) == [
+        "phantom-000", "phantom-001", "phantom-002"]
+    assert len(state["dataset"]["val_cases"]) == 1 and result.val_cases == state["dataset"]["val_cases"]
+    assert _same_weights(state["model"], result.model.state_dict())
+    best = load_checkpoint(run / "best.pt")
+    assert best["best"]["metric"] == "val_dice"
+    assert best["best"]["score"] == max(r["val_dice"] for r in rows)
+    with pytest.raises(OutputError, match="--resume"):
+        train(config, run)
+
+
+def test_resume_continues_bit_for_bit(tiny_config, tmp_path):
+    config = load_config(tiny_config, ["training.deterministic=true", "model.options.dropout=0.2"])
+    straight = train(config, tmp_path / "straight")
+    first = train(config, tmp_path / "resumed", stop_when=lambda record: record["epoch"] == 1)
+    assert first.stopped == "target" and len(first.history) == 1
+    resumed = train(config, tmp_path / "resumed", resume=tmp_path / "resumed")
+    assert resumed.stopped == "epochs" and len(resumed.history) == 2
+    assert _same_weights(straight.model.state_dict(), resumed.model.state_dict())
+    for a, b in zip(straight.history, resumed.history):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    assert len(read_csv(tmp_path / "resumed" / "log.csv")) == 2
+
+
+def test_valid_convolution_context_is_rejected_with_sliding_validation(tiny_config, tmp_path):
+    config = load_config(tiny_config, ["training.context_voxels=4"])
+    with pytest.raises(ConfigError, match="whole"):
+        train(config, tmp_path / "run")
+
+
+def test_cli_trains_and_resumes(tiny_config, tmp_path, run_cli):
+    out = tmp_path / "cli-run"
+    code, stdout, stderr = run_cli("train", tiny_config, "--set", "training.epochs=1", "--out", out)
+    assert code == 0, stderr
+    assert "epochs: 1 of 1" in stdout and (out / "last.pt").is_file()
+    code, stdout, stderr = run_cli("train", "--resume", out, "--set", "training.epochs=2")
+    assert code == 0, stderr
+    assert "epochs: 2 of 2" in stdout
+    assert [r["epoch"] for r in read_csv(out / "log.csv")] == [1, 2]
+    code, _, stderr = run_cli("train", tiny_config, "--set", "training.epoch=2")
+    assert code != 0 and "training.epoch" in stderr and "epochs" in stderr
+
+
+def test_saved_config_of_a_run_reproduces_it(tiny_config, tmp_path):
+    config = load_config(tiny_config, ["training.epochs=1", "training.deterministic=true"])
+    first = train(config, tmp_path / "a")
+    second = train(load_config(tmp_path / "a" / "config.yaml"), tmp_path / "b")
+    assert _same_weights(first.model.state_dict(), second.model.state_dict())
