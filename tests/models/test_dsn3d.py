@@ -74,7 +74,7 @@ def test_normal_init_is_n_0_001_with_zero_biases():
     assert weights.numel() > 400_000
     assert abs(float(weights.mean())) < 1e-4
     assert abs(float(weights.std()) - 0.01) < 2e-4
-    assert all(float(m.bias.abs().max()) == 0.0 for m in model.modules() if isinstance(m, nn.Conv3d))
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in model.modules() if isinstance(m, nn.Conv3d))
 
 
 def test_channels_last_changes_speed_not_results():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from livseg.models import model_names
 
 
@@ -18,6 +20,15 @@ def test_models_list_json_without_receptive_fields(run_cli):
     assert all(r["description"] for r in rows)
 
 
+def test_models_list_table_without_receptive_fields(run_cli):
+    code, out, err = run_cli("models", "list", "--no-receptive-field")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "PARAMETERS"] and len(lines) == 1 + len(model_names())
+    assert next(line for line in lines if line.startswith("dsn3d ")).split()[1:4] == ["432,870", "-", "2"]
+
+
+@pytest.mark.slow  # measures every network's receptive field: 10-30 s on 2 busy cores
 def test_models_list_table_shows_measured_receptive_fields(run_cli):
     code, out, err = run_cli("models", "list")
     assert code == 0, err
