@@ -193,6 +193,20 @@ def test_recorded_files_in_metrics_json_are_used(phantom_evaluation, run_cli, tm
     assert len(page.tags("img")) == 1 + len(p.case_ids)
 
 
+def test_recorded_inputs_in_settings_are_used(phantom_evaluation, run_cli, tmp_path):
+    p = phantom_evaluation
+    metrics = json.loads((p.eval_dir / "metrics.json").read_text())
+    metrics["settings"]["inputs"] = {"gt": "../data", "images": "../data/images", "pred_dir": "../prediction",
+                                     "pred_dir_nocrf": "../nocrf"}
+    eval_copy = p.eval_dir.parent / "eval-with-inputs"
+    eval_copy.mkdir(exist_ok=True)
+    (eval_copy / "metrics.json").write_text(json.dumps(metrics))
+    code, _, stderr = run_cli("report", eval_copy, "-o", tmp_path / "r.html")
+    assert code == 0, stderr
+    page = Page((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert len(page.tags("img")) == 1 + 2 * len(p.case_ids)
+
+
 def test_a_missing_prediction_is_reported_in_the_page_and_exit_code(phantom_evaluation, run_cli, tmp_path):
     p = phantom_evaluation
     partial = tmp_path / "partial"

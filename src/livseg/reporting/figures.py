@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -132,7 +133,10 @@ def _draw_view(axes, view: View, styles: Sequence[ContourStyle], show_scale: boo
         spine.set_visible(False)
     axes.set_title(view.name, color=LIGHT_TEXT, fontsize=11)
     top, bottom, left, right = view.edges
-    text = {"color": "#ffe680", "fontsize": 10, "fontweight": "bold", "transform": axes.transAxes}
+    # A dark outline keeps the letters readable over bright anatomy.
+    outline = [patheffects.withStroke(linewidth=2.5, foreground="black")]
+    text = {"color": "#ffe680", "fontsize": 10, "fontweight": "bold", "transform": axes.transAxes,
+            "path_effects": outline}
     axes.text(0.5, 0.985, top, ha="center", va="top", **text)
     axes.text(0.5, 0.015, bottom, ha="center", va="bottom", **text)
     axes.text(0.012, 0.5, left, ha="left", va="center", **text)
@@ -140,9 +144,10 @@ def _draw_view(axes, view: View, styles: Sequence[ContourStyle], show_scale: boo
     if show_scale:
         length = _nice_length_mm(width_mm)
         x0, y0 = 0.05 * width_mm, 0.93 * height_mm
-        axes.plot([x0, x0 + length], [y0, y0], color="white", linewidth=3, solid_capstyle="butt")
+        axes.plot([x0, x0 + length], [y0, y0], color="white", linewidth=3, solid_capstyle="butt",
+                  path_effects=[patheffects.withStroke(linewidth=5, foreground="black")])
         axes.text(x0 + length / 2.0, y0 - 0.02 * height_mm, f"{length:g} mm", color="white", fontsize=9,
-                  ha="center", va="bottom")
+                  ha="center", va="bottom", path_effects=outline)
 
 
 def overlay_png(views: OrthoViews, styles: Sequence[ContourStyle], title: str, note: str = "") -> bytes:
@@ -254,8 +259,9 @@ def learning_curves_png(rows: Sequence[Mapping[str, float | None]], title: str =
         axes.set_ylabel(name)
         if name == "Dice":
             axes.set_ylim(0.0, 1.0)
-        if name == "learning rate" and all((row.get("lr") or 0) > 0 for row in rows if row.get("lr") is not None):
-            axes.set_yscale("log")
+        rates = [row["lr"] for row in rows if row.get("lr") is not None]
+        if name == "learning rate" and rates and min(rates) > 0 and max(rates) / min(rates) >= 10:
+            axes.set_yscale("log")  # steps of 10x and more read best on a log axis
         axes.grid(color="#dddddd", linewidth=0.6)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=8, loc="best")

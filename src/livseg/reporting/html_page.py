@@ -50,6 +50,8 @@ figcaption { font-size: 13px; color: var(--muted); margin-top: 6px; }
 pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
       overflow-x: auto; font-size: 12.5px; line-height: 1.4; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+details { margin: 10px 0; }
+summary { cursor: pointer; font-weight: 600; font-size: 15px; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; font-size: 14px; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
@@ -80,6 +82,11 @@ def figure(png: bytes, alt: str, caption: str = "", *, element_id: str | None = 
     """A <figure> with the image and an (already escaped/marked-up) caption."""
     caption_html = f"<figcaption>{caption}</figcaption>" if caption else ""
     return f"<figure{attributes({'id': element_id})}>{image(png, alt)}{caption_html}</figure>"
+
+
+def details(summary: str, body_html: str, *, open_: bool = False) -> str:
+    """A <details> block (folds without JavaScript) with an escaped summary line."""
+    return (f"<details{' open' if open_ else ''}><summary>{esc(summary)}</summary>{body_html}</details>")
 
 
 def table(header: Sequence[str], rows: Iterable[str], *, caption: str = "", css_class: str | None = None) -> str:

@@ -367,12 +367,13 @@ def _provenance_section(request: ReportRequest, evaluation: Evaluation | None, r
     parts.append(H.table(["package", "version"], [f"<tr><th>{H.esc(k)}</th><td>{H.esc(v)}</td></tr>"
                                                   for k, v in versions().items()]))
     if evaluation is not None and evaluation.settings:
-        parts.append(f"<h3>Evaluation settings</h3><pre><code>{H.esc(to_json(evaluation.settings))}</code></pre>")
+        parts.append(H.details("Evaluation settings (metrics.json)",
+                               f"<pre><code>{H.esc(to_json(evaluation.settings))}</code></pre>"))
     folders = [f for f in dict.fromkeys([request.folder, run_dir]) if f is not None]
     for folder in folders:
         for path in config_files(folder):
-            parts.append(f"<h3>Configuration: {H.esc(path.name)}</h3><p class=\"note\">{H.esc(path.resolve())}</p>"
-                         f"<pre><code>{H.esc(read_config_text(path))}</code></pre>")
+            parts.append(H.details(f"Configuration: {path.resolve()}",
+                                   f"<pre><code>{H.esc(read_config_text(path))}</code></pre>"))
     parts.append("</section>")
     return "".join(parts)
 
