@@ -5,8 +5,11 @@ Where each file comes from, first match wins:
 1. the options of ``livseg report``: ``--images DIR_OR_DATASET``, ``--gt DATASET``,
    ``--pred-dir DIR``, ``--pred-dir-nocrf DIR`` (a file instead of a folder for a one-case
    evaluation);
-2. the case's ``files`` in metrics.json, then ``settings["inputs"]`` (see
-   ``livseg.reporting.evaluation``), paths relative to the evaluation folder.
+2. ``settings["inputs"]`` in metrics.json (the same four, by name ``images``, ``gt``,
+   ``pred_dir``, ``pred_dir_nocrf``), filling in the options not given;
+3. the case's own ``files`` in metrics.json (``image``, ``reference``, ``prediction``,
+   ``prediction_nocrf``). Recorded paths are relative to the evaluation folder unless absolute
+   (see ``livseg.reporting.evaluation``).
 
 With a data set (``--gt``), the reference is read as ``livseg evaluate`` reads it (layout,
 label map, on the image's grid) and the data set's image is the CT unless ``--images`` names
