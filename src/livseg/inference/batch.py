@@ -1,0 +1,169 @@
+"""Cases and output paths of ``livseg predict``: inputs expanded, outputs named.
+
+An INPUT is a CT file, a DICOM series folder, a data-set folder (any layout
+``livseg.datasets.load_dataset`` recognises) or a plain folder of CT files (and DICOM series
+sub-folders). One case with ``-o FILE.<suffix>`` writes there; otherwise ``-o`` is a folder
+and each case is written to ``<case_id>.<suffix>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from livseg.datasets import Case, load_dataset, read_case_image
+from livseg.errors import ConfigError, DatasetError, InvalidImageError, OutputError
+from livseg.io import read_volume
+from livseg.io.atomic import split_suffix
+from livseg.io.formats import DICOM, READ_SUFFIXES, format_for_suffix, suffix_of
+from livseg.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+#: --output-format value -> file suffix.
+OUTPUT_FORMATS: dict[str, str] = {"nii.gz": ".nii.gz", "mha": ".mha", "nrrd": ".nrrd", "dicom-seg": ".dcm"}
+_SUFFIX_FORMATS = {".nii.gz": "nii.gz", ".nii": "nii.gz", ".mha": "mha", ".mhd": "mha", ".nrrd": "nrrd",
+                   ".nhdr": "nrrd", ".dcm": "dicom-seg"}
+_VOLUME_SUFFIXES = tuple(s for s in READ_SUFFIXES if s not in DICOM.suffixes)
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """One CT to segment.
+
+    Attributes:
+        case_id: names the output (``<case_id>.<suffix>``).
+        path: the CT file or DICOM series folder.
+        case: the data-set case it came from (None for a plain file or folder).
+    """
+
+    case_id: str
+    path: Path
+    case: Case | None = None
+
+    @property
+    def is_dicom(self) -> bool:
+        if self.path.is_dir():
+            return True
+        return format_for_suffix(suffix_of(self.path)) is DICOM
+
+    def read(self) -> Volume:
+        """The CT (HU), read with livseg.io's checks."""
+        if self.case is not None:
+            return read_case_image(self.case)
+        return read_volume(self.path, kind="ct")
+
+
+def _is_series_folder(folder: Path) -> bool:
+    """A folder of files that are not volume files (DICOM slices, usually without suffix)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    return bool(entries) and all(p.is_file() and not p.name.lower().endswith(_VOLUME_SUFFIXES) for p in entries)
+
+
+def _plain_folder(folder: Path) -> list[InputCase]:
+    cases = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        name = entry.name.lower()
+        if entry.is_file() and name.endswith(_VOLUME_SUFFIXES):
+            cases.append(InputCase(split_suffix(entry)[0], entry))
+        elif entry.is_dir() and _is_series_folder(entry):
+            cases.append(InputCase(entry.name, entry))
+    return cases
+
+
+def expand_inputs(paths: Sequence[str | os.PathLike[str]], *, layout: str = "auto") -> list[InputCase]:
+    """The cases named by ``paths`` (files, DICOM folders, data sets, plain folders), in order.
+
+    A path that does not exist stays a case (it fails when read, and is reported with the
+    others). Raises DatasetError for duplicate case ids or a folder with no CT in it.
+    """
+    cases: list[InputCase] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            cases.append(InputCase(split_suffix(path)[0] if path.suffix else path.name, path))
+            continue
+        if _is_series_folder(path):
+            cases.append(InputCase(path.name, path))
+            continue
+        try:
+            dataset = load_dataset(path, layout=layout)
+            cases.extend(InputCase(c.case_id, Path(c.image), c) for c in dataset.cases)
+            continue
+        except DatasetError:
+            if layout != "auto":
+                raise
+        found = _plain_folder(path)
+        if not found:
+            raise DatasetError(path, expected="CT files (" + ", ".join(_VOLUME_SUFFIXES) + "), DICOM series "
+                               "folders or a data set", found="none of them")
+        cases.extend(found)
+    seen: dict[str, Path] = {}
+    for case in cases:
+        if case.case_id in seen:
+            raise DatasetError(case.path, expected="one input per case id (outputs are named by it)",
+                               found=f"case id {case.case_id!r} also given by {seen[case.case_id]}",
+                               fix="predict them in separate runs or rename one")
+        seen[case.case_id] = case.path
+    return cases
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where outputs go: one file, or a folder with ``<case_id><suffix>`` files."""
+
+    output_format: str
+    file: Path | None = None
+    folder: Path | None = None
+
+    @property
+    def suffix(self) -> str:
+        return OUTPUT_FORMATS[self.output_format]
+
+    def labels_path(self, case_id: str) -> Path:
+        if self.file is not None:
+            return self.file
+        return self.folder / f"{case_id}{self.suffix}"  # type: ignore[operator]
+
+    def probability_path(self, case_id: str, class_name: str) -> Path:
+        """Beside the labels: ``<stem>_prob_<class><suffix>`` (.nii.gz for dicom-seg)."""
+        labels = self.labels_path(case_id)
+        stem, suffix = split_suffix(labels)
+        if self.output_format == "dicom-seg":
+            suffix = ".nii.gz"
+        return labels.with_name(f"{stem}_prob_{class_name}{suffix}")
+
+
+def plan_outputs(out: str | os.PathLike[str], output_format: str | None, n_cases: int) -> OutputPlan:
+    """Decide file vs folder output and the format (from --output-format or -o's suffix)."""
+    out = Path(out)
+    if output_format is not None and output_format not in OUTPUT_FORMATS:
+        raise ConfigError("--output-format", expected="one of " + ", ".join(OUTPUT_FORMATS), found=repr(output_format))
+    suffix = suffix_of(out)
+    named_format = _SUFFIX_FORMATS.get(suffix) if not out.is_dir() else None
+    if named_format is not None:
+        if n_cases != 1:
+            raise OutputError(out, expected=f"a folder for {n_cases} inputs (outputs are named <case_id>.<suffix>)",
+                              found=f"a file name ending in {suffix}", fix="pass -o DIR")
+        if output_format is not None and output_format != named_format:
+            raise ConfigError(out, expected=f"an output name ending in {OUTPUT_FORMATS[output_format]} for "
+                              f"--output-format {output_format}", found=f"{suffix}",
+                              fix="make the name and the format agree, or drop one of them")
+        return OutputPlan(named_format, file=out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(out, expected="an output folder or a file name with a known suffix "
+                          "(.nii.gz, .mha, .nrrd, .dcm)", found="an existing file of another kind")
+    return OutputPlan(output_format or "nii.gz", folder=out)
+
+
+def require_dicom_input(case: InputCase, output_format: str) -> None:
+    """DICOM SEG references its source series: the input must be one."""
+    if output_format == "dicom-seg" and not case.is_dicom:
+        raise InvalidImageError(case.path, expected="a DICOM series input for --output-format dicom-seg",
+                                found=f"a {suffix_of(case.path) or 'non-DICOM'} file",
+                                fix="choose --output-format nii.gz, mha or nrrd for this input")

@@ -1,0 +1,313 @@
+"""``Segmenter``: a CT Volume in, a 0/1/2 label Volume on exactly its grid out.
+
+The pipeline, per volume (each step's module in brackets)::
+
+    reorient the storage as the model's preprocessing says   (exact permutation; undone at the end)
+    crop to the body, HU window, resample to the model grid   (inference.prepare / livseg.preprocessing)
+    sliding window, Gaussian blending, eq. 4 fusion, TTA      (inference.windows, MONAI)
+    region of interest = segmented box + margin               (inference.restore)
+    probabilities resampled onto that box of the input grid   (inference.restore, SimpleITK)
+    dense CRF there on the fused probabilities and the HU     (livseg.crf)
+    [tumour cascade: liver box -> tumour network -> inside liver -> CRF -> merged 0/1/2]
+    post-processing                                           (livseg.postprocessing)
+
+The CLI's ``livseg predict`` calls exactly this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from livseg.crf import dense_crf
+from livseg.errors import ConfigError
+from livseg.inference.bundle import ModelBundle, load_bundle
+from livseg.inference.fusion import resolve_fusion_weights
+from livseg.inference.prepare import prepare_for_inference
+from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, resolve_model
+from livseg.inference.restore import foreground_roi, probabilities_on
+from livseg.inference.timing import StageTimer
+from livseg.inference.windows import sliding_window_probabilities
+from livseg.postprocessing import postprocess
+from livseg.preprocessing import PreprocessRecord, invert_reorient, reorient
+from livseg.preprocessing.orientation import ReorientRecord, apply_reorient
+from livseg.volume import Geometry, Volume
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """What :meth:`Segmenter.predict` returns.
+
+    Attributes:
+        labels: uint8 labels (0 background, 1 liver, 2 tumour), array (z, y, x) on exactly
+            the input's grid.
+        probabilities: when asked for, {class name: float32 Volume on the input's grid} of
+            the fused network probabilities (the CRF's unary) of each foreground class
+            ("liver", and "tumour" from a 3-class model or the cascade); else None.
+        timings: seconds per stage (preprocess, network, restore, crf, tumour, post).
+        info: what was done (model names, device, prepared grid, regions of interest).
+    """
+
+    labels: Volume
+    probabilities: dict[str, Volume] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _StageResult:
+    """One network stage on the working grid."""
+
+    labels: np.ndarray                # uint8 livseg labels on the working grid
+    probabilities: np.ndarray         # float16 (C, Z, Y, X) on the prepared grid
+    prepared: Geometry
+    record: PreprocessRecord
+    roi: tuple[tuple[int, int, int], tuple[int, int, int]] | None
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """A torch device that exists here; ConfigError with the fix otherwise."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError("--device", expected="cpu, cuda or cuda:N", found=repr(str(device))) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda", expected="a CUDA GPU visible to PyTorch",
+                              found="none (torch.cuda.is_available() is False)", fix="use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}", expected=f"a GPU index below {torch.cuda.device_count()}",
+                              found=str(resolved.index))
+    elif resolved.type != "cpu":
+        raise ConfigError("--device", expected="cpu, cuda or cuda:N", found=repr(str(device)))
+    return resolved
+
+
+class Segmenter:
+    """Liver (and optionally tumour) segmentation of CT volumes with one or two model bundles.
+
+    Args:
+        bundle: the liver model (task "liver" or "liver_tumour").
+        tumour_bundle: a tumour model (task "tumour") for the cascade.
+        device: "cpu", "cuda" or "cuda:N" (networks and CRF run there; results come back to
+            the CPU).
+        crf: run the dense CRF where the bundles' settings enable it.
+        tumour: run the cascade: None = when a tumour bundle is given; True requires one.
+        tta: mirroring test-time augmentation (None: the bundle's setting).
+        overlap: sliding-window overlap (None: the bundle's setting).
+        amp: mixed precision on CUDA.
+        slab_voxels: memory bound of the sliding window (None: the bundle's setting).
+    """
+
+    def __init__(self, bundle: ModelBundle, *, tumour_bundle: ModelBundle | None = None,
+                 device: str | torch.device = "cpu", crf: bool = True, tumour: bool | None = None,
+                 tta: bool | None = None, overlap: float | None = None, amp: bool = True,
+                 slab_voxels: int | None = None) -> None:
+        if bundle.task == "tumour":
+            raise ConfigError(f"model {bundle.name}", expected="a liver model (task liver or liver_tumour)",
+                              found="a tumour model", fix="give it as the tumour model (--tumour-model)")
+        if tumour_bundle is not None and tumour_bundle.task != "tumour":
+            raise ConfigError(f"tumour model {tumour_bundle.name}", expected="a tumour model (task tumour)",
+                              found=f"task {tumour_bundle.task}")
+        if tumour and tumour_bundle is None:
+            raise ConfigError(f"--tumour with model {bundle.name}", expected="a tumour model for the cascade",
+                              found="none available",
+                              fix=f"pass --tumour-model NAME_OR_PATH (or package a '{bundle.name}-tumour' model), "
+                                  "or use --no-tumour")
+        self.device = check_device(device)
+        overrides: dict[str, Any] = {}
+        if tta is not None:
+            overrides["tta"] = bool(tta)
+        if overlap is not None:
+            overrides["overlap"] = overlap
+        if slab_voxels is not None:
+            overrides["slab_voxels"] = int(slab_voxels)
+        self.bundle = bundle.with_settings(**overrides) if overrides else bundle
+        self.tumour_bundle = None
+        if tumour_bundle is not None and tumour is not False:
+            self.tumour_bundle = tumour_bundle.with_settings(**overrides) if overrides else tumour_bundle
+        self.crf = bool(crf)
+        self.amp = bool(amp)
+        self.weights = resolve_fusion_weights(self.bundle.settings.fusion_weights, self.bundle.num_branches)
+        self.tumour_weights = None
+        for model in (self.bundle, self.tumour_bundle):
+            if model is not None:
+                model.network.to(self.device).eval()
+        if self.tumour_bundle is not None:
+            self.tumour_weights = resolve_fusion_weights(self.tumour_bundle.settings.fusion_weights,
+                                                         self.tumour_bundle.num_branches)
+
+    @classmethod
+    def from_checkpoint(cls, model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "cpu", *,
+                        tumour_model: str | os.PathLike[str] | None = None, tumour: bool | None = None,
+                        **options: Any) -> "Segmenter":
+        """Load bundles by registry name or path (see :mod:`livseg.inference.registry`).
+
+        Without ``tumour_model``, the packaged ``NAME-tumour`` bundle of a named model is used
+        when it exists (unless ``tumour=False``). Other options as for the constructor.
+        """
+        name, path = resolve_model(model)
+        bundle = load_bundle(path, name=name)
+        tumour_bundle = None
+        if tumour is not False:
+            if tumour_model is not None:
+                tumour_name, tumour_path = resolve_model(tumour_model)
+                tumour_bundle = load_bundle(tumour_path, name=tumour_name)
+            else:
+                companion = companion_tumour_model(name) if path.parent.name == "weights" else None
+                if companion is not None:
+                    tumour_bundle = load_bundle(companion, name=companion.stem)
+        return cls(bundle, tumour_bundle=tumour_bundle, device=device, tumour=tumour, **options)
+
+    # ----------------------------------------------------------------------------------------
+
+    def predict(self, volume: Volume, *, probabilities: bool = False) -> Prediction:
+        """Segment one CT.
+
+        Args:
+            volume: CT in HU, array (z, y, x), any orientation and spacing (known spacing
+                needed when the model resamples).
+            probabilities: also return the fused probabilities on the input's grid (float32,
+                4 bytes per voxel and foreground class).
+
+        Returns:
+            Prediction with labels on exactly ``volume.geometry``.
+        """
+        timer = StageTimer()
+        bundle = self.bundle
+        with timer("preprocess"):
+            ct, turned = _reoriented(volume, bundle.preprocessing.orientation)
+        stage = self._stage(bundle, self.weights, ct, timer)
+        labels = stage.labels
+        info: dict[str, Any] = {"model": bundle.name, "device": str(self.device), "prepared": stage.prepared.describe(),
+                                "roi": stage.roi, "crf": self.crf and bundle.settings.crf.enabled}
+        tumour_probability: Volume | None = None
+        if self.tumour_bundle is not None:
+            with timer("post"):
+                liver = postprocess(Volume(labels, ct.geometry, source=volume.source), bundle.settings.postprocess).array > 0
+            tumour_timer = StageTimer()
+            tumour, tumour_probability, tumour_info = self._tumour_cascade(ct, liver, tumour_timer, probabilities)
+            timer.seconds["tumour"] = tumour_timer.total
+            labels = liver.astype(np.uint8)
+            labels[tumour] = 2
+            info["tumour"] = {"model": self.tumour_bundle.name, **tumour_info,
+                              "seconds": dict(tumour_timer.seconds)}
+        with timer("post"):
+            cleaned = postprocess(Volume(labels, ct.geometry, source=volume.source), bundle.settings.postprocess)
+            out = invert_reorient(cleaned, turned)
+            out = Volume(np.ascontiguousarray(out.array, dtype=np.uint8), volume.geometry, source=volume.source,
+                         meta={"kind": "label"})
+        probability_volumes = None
+        if probabilities:
+            with timer("restore"):
+                probability_volumes = self._probability_volumes(stage, bundle, turned, volume)
+                if tumour_probability is not None:
+                    probability_volumes["tumour"] = _on_input(tumour_probability, turned, volume)
+        return Prediction(labels=out, probabilities=probability_volumes, timings=dict(timer.seconds), info=info)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _stage(self, bundle: ModelBundle, weights: tuple[float, ...], ct: Volume, timer: StageTimer, *,
+               roi: Volume | None = None, inside: np.ndarray | None = None) -> _StageResult:
+        """Network + ROI + CRF of one bundle on ``ct`` (already in the bundle's orientation)."""
+        settings = bundle.settings
+        config = dataclasses.replace(bundle.preprocessing, orientation=None)
+        with timer("preprocess"):
+            prepared, record = prepare_for_inference(ct, config, roi=roi)
+            pad_value = float(prepared.array.min())
+        with timer("network"):
+            probs = sliding_window_probabilities(
+                bundle.network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
+                weights=weights, device=self.device, pad_value=pad_value, sigma_scale=settings.sigma_scale,
+                tta=settings.tta, amp=self.amp, slab_voxels=settings.slab_voxels)
+        geometry = prepared.geometry
+        del prepared  # the float32 prepared volume is not needed any more
+        labels = np.zeros(ct.geometry.shape_zyx, dtype=np.uint8)
+        with timer("restore"):
+            foreground = probs.argmax(axis=0) != 0
+            box = foreground_roi(foreground, geometry, record.crop, settings.crf.margin_mm)
+            del foreground
+            unary = None if box is None else probabilities_on(box, probs, geometry)
+            if unary is not None and inside is not None:
+                _keep_inside(unary, inside[box.slices])  # type: ignore[union-attr]
+        if box is None or unary is None:
+            logger.info("%s: model %s found nothing", ct.source, bundle.name)
+            return _StageResult(labels, probs, geometry, record, None)
+        if self.crf and settings.crf.enabled:
+            with timer("crf"):
+                image = np.asarray(ct.array[box.slices], dtype=np.float32)
+                unary = dense_crf(unary, image, ct.geometry.spacing_mm, settings.crf.params,
+                                  mode=settings.crf.mode, device=self.device)
+        with timer("restore"):
+            lookup = np.asarray(bundle.class_labels, dtype=np.uint8)
+            labels[box.slices] = lookup[unary.argmax(axis=0)]
+        return _StageResult(labels, probs, geometry, record, (box.start_zyx, box.stop_zyx))
+
+    def _tumour_cascade(self, ct: Volume, liver: np.ndarray, timer: StageTimer, probabilities: bool
+                        ) -> tuple[np.ndarray, Volume | None, dict[str, Any]]:
+        """Tumour mask (bool, on ``ct``'s grid) inside ``liver``, with the tumour bundle."""
+        bundle = self.tumour_bundle
+        assert bundle is not None and self.tumour_weights is not None  # the caller checks
+        if not liver.any():
+            logger.info("%s: no liver found; skipping the tumour stage", ct.source)
+            return np.zeros_like(liver), None, {"roi": None}
+        liver_volume = ct.with_array(liver.astype(np.uint8))
+        with timer("preprocess"):
+            tumour_ct, turned = _reoriented(ct, bundle.preprocessing.orientation)
+            tumour_liver = apply_reorient(liver_volume, turned) if not turned.is_identity else liver_volume
+        config_bundle = bundle
+        if bundle.preprocessing.crop != "liver":
+            # The cascade always looks inside the liver box, whatever the model was trained on.
+            config_bundle = dataclasses.replace(bundle, preprocessing=dataclasses.replace(
+                bundle.preprocessing, crop="liver"))
+        stage = self._stage(config_bundle, self.tumour_weights, tumour_ct, timer, roi=tumour_liver,
+                            inside=tumour_liver.array > 0)
+        tumour = stage.labels == 2
+        if not turned.is_identity:
+            tumour = invert_reorient(tumour_ct.with_array(tumour.astype(np.uint8)), turned).array > 0
+        tumour &= liver
+        probability = None
+        if probabilities:
+            p = stage.record.invert(Volume(stage.probabilities[1].astype(np.float32), stage.prepared,
+                                           source=ct.source), is_label=False, fill=0.0)
+            p = invert_reorient(p, turned) if not turned.is_identity else p
+            probability = Volume(np.where(liver, p.array, 0.0).astype(np.float32), ct.geometry, source=ct.source)
+        return tumour, probability, {"prepared": stage.prepared.describe(), "roi": stage.roi}
+
+    def _probability_volumes(self, stage: _StageResult, bundle: ModelBundle, turned: ReorientRecord,
+                             volume: Volume) -> dict[str, Volume]:
+        out = {}
+        for index, name in enumerate(bundle.class_names):
+            if index == 0:
+                continue
+            on_prepared = Volume(stage.probabilities[index].astype(np.float32), stage.prepared, source=volume.source)
+            working = stage.record.invert(on_prepared, is_label=False, fill=0.0)
+            out[name] = _on_input(working, turned, volume)
+        return out
+
+
+def _reoriented(volume: Volume, orientation: str | None) -> tuple[Volume, ReorientRecord]:
+    if orientation is None:
+        return volume, ReorientRecord(volume.geometry, volume.geometry)
+    return reorient(volume, orientation)
+
+
+def _on_input(working: Volume, turned: ReorientRecord, volume: Volume) -> Volume:
+    back = invert_reorient(working, turned)
+    return Volume(np.ascontiguousarray(back.array, dtype=np.float32), volume.geometry, source=volume.source,
+                  meta={"kind": "any"})
+
+
+def _keep_inside(unary: np.ndarray, inside: np.ndarray) -> None:
+    """Zero the foreground probabilities outside ``inside`` (in place; background takes the rest)."""
+    outside = ~inside
+    unary[1:, outside] = 0.0
+    unary[0, outside] = 1.0
