@@ -167,13 +167,21 @@ def test_provenance_lists_versions_and_commands(page):
 
 
 def test_report_without_inputs_still_has_the_tables(phantom_evaluation, run_cli, tmp_path):
+    # An evaluation that recorded no input paths (e.g. made by another tool, or edited by hand).
+    metrics = json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text())
+    metrics["settings"].pop("inputs", None)
+    for case in metrics["cases"]:
+        case.pop("files", None)
+    bare = tmp_path / "bare-eval"
+    bare.mkdir()
+    (bare / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "plain.html"
-    code, stdout, stderr = run_cli("report", phantom_evaluation.eval_dir, "-o", out)
+    code, stdout, stderr = run_cli("report", bare, "-o", out)
     assert code == 0, stderr
     page = Page(out.read_text(encoding="utf-8"))
     assert len(page.tags("img")) == 1  # the box plots only
     assert "No overlays" in " ".join(page.text) and "--gt DATASET --pred-dir DIR" in " ".join(page.text)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.html"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare-eval", "plain.html"]  # no temporary file left
 
 
 def test_recorded_files_in_metrics_json_are_used(phantom_evaluation, run_cli, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -79,19 +80,22 @@ def run(args: argparse.Namespace) -> int:
         raise LivsegError("livseg evaluate", expected="either PRED GT, or --pred-dir P --gt DATASET",
                           found=_describe_form(args), fix="see livseg evaluate --help")
     if pair_form:
-        cases = [_evaluate_pair(Path(args.pred), Path(args.gt_file), args)]
+        evaluated = [_evaluate_pair(Path(args.pred), Path(args.gt_file), args)]
     else:
-        cases = _evaluate_dataset(args)
+        evaluated = _evaluate_dataset(args)
+    cases = [metrics for metrics, _ in evaluated]
+    files = {metrics.case_id: paths for metrics, paths in evaluated}
     summary = summarize(cases)
     settings = {
-        "command": "livseg " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("livseg") else None,
+        "command": _command_line(args),
+        "inputs": _recorded_inputs(args),
         "tolerance_mm": args.tolerance_mm,
         "lesion_connectivity": 6,
         "lesion_iou_threshold": 0.5,
         "structures": {"liver": [1, 2], "tumour": [2]},
     }
     if args.out is not None:
-        _write_outputs(args.out, cases, summary, settings)
+        _write_outputs(args.out, cases, summary, settings, files)
     from livseg.reporting.tables import to_json
 
     if args.json:
@@ -101,6 +105,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_text_report(cases, summary, pair_form))
     return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as given (also when run in-process or as ``python -m livseg``)."""
+    return "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
+
+
+def _absolute(path: Path | str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _recorded_inputs(args: argparse.Namespace) -> dict:
+    """Where the inputs were, so ``livseg report EVAL_DIR`` finds them (absolute paths)."""
+    return {
+        "gt": _absolute(args.gt_dataset if args.gt_dataset is not None else args.gt_file),
+        "layout": args.layout,
+        "pred_dir": _absolute(args.pred_dir),
+        "label_map": args.label_map,
+        "gt_label_map": args.gt_label_map,
+    }
 
 
 def _describe_form(args: argparse.Namespace) -> str:
@@ -153,11 +177,12 @@ def _case_id_of(path: Path) -> str:
     return split_suffix(path)[0] if path.is_file() else path.name
 
 
-def _evaluate_pair(pred_path: Path, gt_path: Path, args: argparse.Namespace) -> CaseMetrics:
+def _evaluate_pair(pred_path: Path, gt_path: Path, args: argparse.Namespace) -> tuple[CaseMetrics, dict]:
     reference = _read_labels(gt_path, args.gt_label_map, args.spacing_mm)
     prediction = _on_reference_grid(_read_labels(pred_path, args.label_map, args.spacing_mm), reference,
                                     args.resample_pred)
-    return evaluate_case(reference, prediction, case_id=_case_id_of(gt_path), tolerance_mm=args.tolerance_mm)
+    metrics = evaluate_case(reference, prediction, case_id=_case_id_of(gt_path), tolerance_mm=args.tolerance_mm)
+    return metrics, {"reference": _absolute(gt_path), "prediction": _absolute(pred_path)}
 
 
 def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
@@ -176,7 +201,7 @@ def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
     return found[0] if found else None
 
 
-def _evaluate_dataset(args: argparse.Namespace) -> list[CaseMetrics]:
+def _evaluate_dataset(args: argparse.Namespace) -> list[tuple[CaseMetrics, dict]]:
     from livseg.datasets import load_dataset, read_case_image, read_case_label
 
     pred_dir: Path = args.pred_dir
@@ -209,17 +234,21 @@ def _evaluate_dataset(args: argparse.Namespace) -> list[CaseMetrics]:
         _require_known_spacing(reference)
         prediction = _on_reference_grid(_read_labels(path, args.label_map, args.spacing_mm), reference,
                                         args.resample_pred)
-        cases.append(evaluate_case(reference, prediction, case_id=case.case_id, tolerance_mm=args.tolerance_mm))
+        metrics = evaluate_case(reference, prediction, case_id=case.case_id, tolerance_mm=args.tolerance_mm)
+        files = {"image": _absolute(case.image), "reference": _absolute(case.label), "prediction": _absolute(path)}
+        cases.append((metrics, files))
     return cases
 
 
-def _write_outputs(out: Path, cases: Sequence[CaseMetrics], summary: dict, settings: dict) -> None:
+def _write_outputs(out: Path, cases: Sequence[CaseMetrics], summary: dict, settings: dict,
+                   files: dict[str, dict]) -> None:
     from livseg.reporting.tables import SUMMARY_COLUMNS, case_row, summary_rows, write_csv, write_json
 
     case_dicts = [case.as_dict() for case in cases]
+    json_cases = [{**case, "files": files.get(case["case_id"], {})} for case in case_dicts]
     write_csv([case_row(c) for c in case_dicts], out / "cases.csv")
     write_csv(summary_rows(summary), out / "summary.csv", columns=SUMMARY_COLUMNS)
-    write_json({"settings": settings, "summary": summary, "cases": case_dicts}, out / "metrics.json")
+    write_json({"settings": settings, "summary": summary, "cases": json_cases}, out / "metrics.json")
 
 
 def _text_report(cases: Sequence[CaseMetrics], summary: dict, pair_form: bool) -> str:
