@@ -15,7 +15,8 @@ voxels), so the argmax of the unary has a realistic sprinkle of wrong voxels nea
 the boundary.
 
 Reported per case: wall time of the fastest of ``--repeats`` runs (the two libraries are run
-alternately, so machine load hits both), the speed-up, the percentage of voxels where the two
+alternately, so machine load hits both), the speed-up, the smallest CPU time of the process
+(both threads counted; less sensitive than wall time to other jobs on a shared machine), the percentage of voxels where the two
 CRFs give the same label, Dice of the liver label against the ground truth (unary argmax,
 pydensecrf, livseg), and the peak extra memory of one run, measured in a fresh process (Linux
 VmHWM minus VmRSS before the run; for ``--device cuda`` the peak CUDA allocation).
@@ -167,18 +168,21 @@ def run_case(name: str, image, label, spacing, mode: str, params: CrfParams, rep
         return reference_dense_crf(prob, image, spacing, params, mode=mode)
 
     times = {"ref": math.inf, "livseg": math.inf}
+    cpu_times = {"ref": math.inf, "livseg": math.inf}
     results = {}
     for _ in range(repeats):  # alternate, so that changes in machine load hit both
         for key, function in (("ref", reference), ("livseg", ours)):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             results[key] = function()
             times[key] = min(times[key], time.perf_counter() - started)
+            cpu_times[key] = min(cpu_times[key], time.process_time() - cpu_started)
     ref_labels = results["ref"].argmax(0)
     our_labels = results["livseg"].argmax(0).cpu().numpy()
     truth = label > 0
     return {
         "case": name, "shape": "x".join(str(n) for n in image.shape[::-1]), "mode": mode,
         "ref_s": times["ref"], "livseg_s": times["livseg"], "speedup": times["ref"] / times["livseg"],
+        "ref_cpu_s": cpu_times["ref"], "livseg_cpu_s": cpu_times["livseg"],
         "agreement": 100.0 * float((ref_labels == our_labels).mean()),
         "dice_unary": dice(prob.argmax(0) == 1, truth), "dice_ref": dice(ref_labels == 1, truth),
         "dice_livseg": dice(our_labels == 1, truth),
@@ -233,14 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         inputs.append(("cube", image, label, spacing, "3d"))
 
     header = (f"{'case':9} {'size (x y z)':13} {'mode':4} {'pydensecrf s':>12} {'livseg s':>9} {'speed-up':>8} "
-              f"{'agree %':>8} {'Dice unary/ref/livseg':>22} {'peak MB ref/livseg':>19}")
+              f"{'CPU s ref/livseg':>17} {'agree %':>8} {'Dice unary/ref/livseg':>22} {'peak MB ref/livseg':>19}")
     print(header)
     print("-" * len(header))
     for name, image, label, spacing, mode in inputs:
         row = run_case(name, image, label, spacing, mode, params, args.repeats, device, args.threads)
         memory = "/".join("n/a" if row[k] is None else f"{row[k]:.0f}" for k in ("ref_mb", "livseg_mb"))
         print(f"{row['case']:9} {row['shape']:13} {row['mode']:4} {row['ref_s']:12.3f} {row['livseg_s']:9.3f} "
-              f"{row['speedup']:7.1f}x {row['agreement']:8.3f} "
+              f"{row['speedup']:7.1f}x {row['ref_cpu_s']:8.2f}/{row['livseg_cpu_s']:<8.2f} {row['agreement']:8.3f} "
               f"{row['dice_unary']:.4f}/{row['dice_ref']:.4f}/{row['dice_livseg']:.4f} {memory:>19}", flush=True)
     return 0
 

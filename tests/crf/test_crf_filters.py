@@ -51,7 +51,7 @@ def test_spatial_filter_matches_brute_force_gaussian():
     spatial = SpatialGaussianFilter(shape, [theta / s for s in SPACING_ZYX])
     errors = relative_errors(spatial.apply(values.float()), exact)
     assert float(errors.mean()) < 0.01
-    assert float(errors.max()) < 0.03
+    assert float(errors.max()) < 0.04
 
 
 def test_bilateral_filter_matches_brute_force_gaussian():

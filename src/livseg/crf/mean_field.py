@@ -10,7 +10,9 @@ with ``U = -log p`` (p floored at :data:`PROBABILITY_FLOOR`), ``Kb`` the bilater
 (position in mm, intensity in HU) and ``Ks`` the spatial one.
 
 Two labels need only one filtered channel per kernel: the softmax of two logits is the sigmoid
-of their difference, and by linearity ``K(q) - K(1 - q) = K(2q - 1)``.
+of their difference, and by linearity ``K(q) - K(1 - q) = K(2q - 1)``. The symmetric
+normalisation is folded into the bilateral grid's corner weights (see
+:meth:`livseg.crf.filters.BilateralGridFilter.normalise_symmetric`).
 """
 
 from __future__ import annotations
@@ -152,41 +154,40 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
     if params.iterations == 0 or (params.mu1 == 0 and params.mu2 == 0):
         return torch.softmax(logits, 0).reshape(prob.shape)
 
-    kernels = []  # (weight, apply)
+    kernels = []  # (weight, filter with symmetric normalisation)
     if params.mu1 > 0:
         intensity = image if params.hu_window is None else image.clamp(*params.hu_window)
         bilateral = BilateralGridFilter(intensity, _sigmas_voxels(params.theta_alpha_mm, spacing, mode),
                                         params.theta_beta_hu)
-        kernels.append((params.mu1, bilateral.apply))
+        kernels.append((params.mu1, bilateral))
     if params.mu2 > 0:
         spatial = SpatialGaussianFilter((Z, Y, X), _sigmas_voxels(params.theta_gamma_mm, spacing, mode),
                                         device=prob.device, dtype=prob.dtype)
-        kernels.append((params.mu2, spatial.apply))
-    ones = torch.ones(Z * Y * X, dtype=prob.dtype, device=prob.device)
-    # Symmetric normalisation: K(v)_i = n_i sum_j k(i, j) n_j v_j with n = 1 / sqrt(k 1).
-    normalised = [(weight, apply, torch.rsqrt(apply(ones) + 1e-20)) for weight, apply in kernels]
+        kernels.append((params.mu2, spatial))
+    for _, kernel in kernels:
+        kernel.normalise_symmetric()
 
     if classes == 2:
-        # logit(fg) - logit(bg) = d + sum_k mu_k (K_k(q) - K_k(1 - q)) = d + sum_k mu_k K_k(2q - 1):
-        # one filtered channel per kernel and iteration.
-        difference = logits[1] - logits[0]
-        q = torch.sigmoid(difference)
-        signed = torch.empty_like(q)
-        message = torch.empty_like(q)
+        # The softmax of two logits is the sigmoid of their difference, and by linearity
+        # logit(fg) - logit(bg) = d + sum_k mu_k (K_k(q) - K_k(1 - q)) = d + sum_k mu_k K_k(s)
+        # with s = 2q - 1: one filtered channel per kernel and iteration. Tracking s directly,
+        # s = 2 sigmoid(m) - 1 = tanh(m / 2), so the loop works on half messages.
+        half_difference = (logits[1] - logits[0]).mul_(0.5)
+        signed = torch.tanh(half_difference)
         for _ in range(params.iterations):
-            torch.mul(q, 2, out=signed).sub_(1)
-            message.copy_(difference)
-            for weight, apply, norm in normalised:
-                message.addcmul_(norm, apply(signed * norm), value=weight)
-            q, message = message.sigmoid_(), q  # the old q's memory holds the next message
+            message = half_difference.clone()
+            for weight, kernel in kernels:
+                message.add_(kernel.apply(signed), alpha=0.5 * weight)
+            signed = message.tanh_()
+        q = signed.add_(1).mul_(0.5)
         return torch.stack([1 - q, q]).reshape(prob.shape)
 
     # C labels: one filtered channel per label (rows of the (C, N) layout stay contiguous).
     q = torch.softmax(logits, 0)
     for _ in range(params.iterations):
         message = logits.clone()
-        for weight, apply, norm in normalised:
+        for weight, kernel in kernels:
             for label in range(classes):
-                message[label].addcmul_(norm, apply(norm * q[label]), value=weight)
+                message[label].add_(kernel.apply(q[label]), alpha=weight)
         q = torch.softmax(message, 0)
     return q.reshape(prob.shape)
