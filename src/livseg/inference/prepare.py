@@ -11,8 +11,9 @@ weights); ``tests/inference/test_prepare.py`` checks it against ``prepare_image`
 
 The body crop of a large volume is found on a subsampled copy (every s-th voxel along each
 axis, s chosen to keep it under :data:`BODY_EXACT_VOXELS`) and widened by s - 1 voxels on
-each side, so it contains the exact box; only the computation's size changes, not the grid
-logic.
+each side, so it contains the exact box (for a body thicker than s voxels); it can be a few
+voxels larger where the subsample joins thin structures (the table) to the body. The crop only
+saves computation; the grid logic is the same.
 
 Volumes up to :data:`ONE_SHOT_VOXELS` voxels, and z-score normalisation (which needs the
 statistics of the whole crop), go through ``prepare_image`` itself.

@@ -29,7 +29,7 @@ def available_models(folder: str | os.PathLike[str] | None = None) -> dict[str, 
     root = Path(folder) if folder is not None else WEIGHTS_DIR
     found: dict[str, Path] = {}
     if root.is_dir():
-        for suffix in reversed(BUNDLE_SUFFIXES):  # .safetensors last, so it wins
+        for suffix in BUNDLE_SUFFIXES:  # (".pt", ".safetensors"): the .safetensors file wins
             for path in root.glob(f"*{suffix}"):
                 if path.is_file() and not path.name.startswith("."):
                     found[path.name[: -len(suffix)]] = path
