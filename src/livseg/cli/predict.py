@@ -1,0 +1,165 @@
+"""``livseg predict``: liver (and tumour) masks for CT files, DICOM series and data sets.
+
+::
+
+    livseg predict INPUT... -o OUT [--model NAME_OR_PATH] [--tumour-model NAME_OR_PATH]
+        [--device cpu|cuda] [--no-crf] [--tumour | --no-tumour] [--save-probabilities]
+        [--output-format nii.gz|mha|nrrd|dicom-seg] [--overlap F] [--tta] [--timing]
+
+Every mask is written atomically on exactly its input's grid. With several cases a progress
+bar runs on stderr and a per-case table (seconds per stage, liver and tumour volume) is
+printed at the end; a case that fails is reported in one line and the others go on; the
+exit status is non-zero when any case failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from livseg.errors import LivsegError
+
+ORDER = 30
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="segment liver (and tumours) in CT volumes",
+        description=(
+            "Segment the liver (1) and liver tumours (2) of CT volumes with a 3D deeply supervised "
+            "network, Gaussian-blended sliding windows, branch fusion and a dense CRF. INPUT is a CT "
+            "file (NIfTI, MetaImage, NRRD, MRC), a DICOM series folder, a data-set folder or a folder "
+            "of CT files. Masks are written on exactly the input's grid."),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="CT file, DICOM folder, data set or folder")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                        help="output file (one input) or folder (<case_id>.<suffix> per case)")
+    parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
+                        help="packaged model name, checkpoint (.pt), bundle (.safetensors) or run folder "
+                             "(default: %(default)s)")
+    parser.add_argument("--tumour-model", metavar="NAME_OR_PATH", help="tumour model for the cascade")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--no-crf", action="store_true", help="skip the dense CRF")
+    tumour = parser.add_mutually_exclusive_group()
+    tumour.add_argument("--tumour", dest="tumour", action="store_true", default=None,
+                        help="run the tumour cascade (fails without a tumour model)")
+    tumour.add_argument("--no-tumour", dest="tumour", action="store_false", help="liver only")
+    parser.add_argument("--save-probabilities", action="store_true",
+                        help="also write <name>_prob_<class> (float32 fused network probabilities)")
+    parser.add_argument("--output-format", choices=("nii.gz", "mha", "nrrd", "dicom-seg"),
+                        help="mask format (default: from -o's suffix, else nii.gz); dicom-seg needs DICOM input")
+    parser.add_argument("--overlap", type=float, help="sliding-window overlap fraction in [0, 1)")
+    parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x network time)")
+    parser.add_argument("--timing", action="store_true", help="print seconds per stage and peak memory")
+    parser.add_argument("--layout", default="auto", help="layout of a data-set INPUT (default: recognise it)")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    ok: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    liver_ml: float | None = None
+    tumour_ml: float | None = None
+    output: Path | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from livseg.inference import Segmenter
+    from livseg.inference.batch import expand_inputs, plan_outputs
+
+    cases = expand_inputs(args.inputs, layout=args.layout)
+    plan = plan_outputs(args.output, args.output_format, len(cases))
+    segmenter = Segmenter.from_checkpoint(
+        args.model, args.device, tumour_model=args.tumour_model, tumour=args.tumour, crf=not args.no_crf,
+        tta=True if args.tta else None, overlap=args.overlap)
+    batch = len(cases) > 1
+    results: list[CaseResult] = []
+    from tqdm import tqdm
+
+    bar = tqdm(cases, desc="predict", unit="case", disable=not batch or not sys.stderr.isatty(), file=sys.stderr)
+    for case in bar:
+        try:
+            results.append(_predict_case(segmenter, case, plan, args.save_probabilities))
+        except LivsegError as exc:
+            if not batch or args.debug:
+                raise
+            results.append(CaseResult(case.case_id, False, error=str(exc), exit_code=exc.exit_code))
+            tqdm.write(f"livseg: error: {case.case_id}: {exc}", file=sys.stderr)
+        except Exception as exc:  # one broken case must not stop the batch
+            if not batch or args.debug:
+                raise
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            results.append(CaseResult(case.case_id, False, error=f"{type(exc).__name__}: {message}", exit_code=1))
+            tqdm.write(f"livseg: internal error: {case.case_id}: {type(exc).__name__}: {message} "
+                       "(rerun with --debug for the traceback)", file=sys.stderr)
+    bar.close()
+    if batch or args.timing:
+        print(_table(results))
+    else:
+        result = results[0]
+        print(f"{result.case_id}: wrote {result.output} (liver {result.liver_ml:.1f} mL, "
+              f"tumour {result.tumour_ml:.1f} mL)")
+    if args.timing:
+        from livseg.inference import peak_memory_mb
+
+        memory = peak_memory_mb()
+        print("peak memory: " + ", ".join(f"{k.removesuffix('_mb')} {v:.0f} MB" for k, v in memory.items()))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(results)} cases failed: " + ", ".join(r.case_id for r in failed),
+              file=sys.stderr)
+        return max(r.exit_code for r in failed) or 1
+    return 0
+
+
+def _predict_case(segmenter, case, plan, save_probabilities: bool) -> CaseResult:
+    from livseg.inference import StageTimer
+    from livseg.inference.batch import require_dicom_input
+    from livseg.io import write_like
+
+    require_dicom_input(case, plan.output_format)
+    timer = StageTimer()
+    with timer("read"):
+        volume = case.read()
+    prediction = segmenter.predict(volume, probabilities=save_probabilities)
+    timer.merge(prediction.timings)
+    out = plan.labels_path(case.case_id)
+    with timer("write"):
+        if plan.output_format == "dicom-seg":
+            from livseg.io.dicom_seg import write_dicom_seg
+
+            write_dicom_seg(prediction.labels, case.path, out, series_uid=volume.meta.get("series_uid"))
+        else:
+            write_like(prediction.labels.array, volume, out, kind="label")
+        for name, probability in (prediction.probabilities or {}).items():
+            write_like(probability.array, volume, plan.probability_path(case.case_id, name), kind="any")
+    voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0
+    counts = np.bincount(prediction.labels.array.ravel(), minlength=3)
+    return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=float(counts[1] + counts[2]) * voxel_ml,
+                      tumour_ml=float(counts[2]) * voxel_ml, output=out)
+
+
+def _table(results: list[CaseResult]) -> str:
+    from livseg.inference.timing import STAGES
+
+    header = ["case", "status", *STAGES, "total_s", "liver_ml", "tumour_ml"]
+    rows = [header]
+    for r in results:
+        stages = [f"{r.seconds[s]:.2f}" if s in r.seconds else "-" for s in STAGES]
+        total = f"{sum(r.seconds.values()):.2f}" if r.seconds else "-"
+        rows.append([r.case_id, "ok" if r.ok else "failed", *stages, total,
+                     "-" if r.liver_ml is None else f"{r.liver_ml:.1f}",
+                     "-" if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+                     for row in rows)
