@@ -13,7 +13,8 @@ from monai.data.utils import dense_patch_slices
 from monai.inferers.utils import _get_scan_interval
 
 from inference_helpers import ThresholdNet
-from livseg.inference.windows import WindowPredictor, plan_slabs, sliding_window_probabilities, window_starts
+from livseg.inference.windows import (WindowPredictor, grow_window, plan_slabs, sliding_window_probabilities,
+                                      window_starts)
 from livseg.models import SegmentationOutput, build_model
 
 
@@ -140,3 +141,13 @@ def test_default_store_is_float16_within_its_resolution():
     full = sliding_window_probabilities(network, image, store_dtype=np.float32, **kwargs)
     assert half.dtype == np.float16
     np.testing.assert_allclose(half.astype(np.float32), full, rtol=0, atol=2.0 ** -11)
+
+
+def test_window_grows_to_whole_axes_within_its_budget():
+    # CHAOS-like prepared volume: 8 windows of 72x160x160 at overlap 0.25, or one of the whole volume.
+    assert grow_window((72, 160, 160), (78, 162, 248), None) == (72, 160, 160)
+    assert grow_window((72, 160, 160), (78, 162, 248), 78 * 162 * 248) == (78, 162, 248)
+    # Growing z alone saves half the windows (2 -> 1), y alone too; x does not fit any more.
+    assert grow_window((72, 160, 160), (78, 162, 400), 78 * 162 * 160) == (78, 162, 160)
+    assert grow_window((72, 160, 160), (78, 162, 400), 78 * 160 * 160) == (72, 162, 160)  # tie: the smaller
+    assert grow_window((16, 16, 16), (8, 40, 40), 1) == (8, 16, 16)  # never below the volume's own size

@@ -26,7 +26,8 @@ R = voxels of the region of interest on the input grid, C = classes):
   a subsample of at most 32 M voxels;
 * network: MONAI's float32 output and weight buffers of one z-slab, 4(C + 1) bytes per slab
   voxel (slabs of at most 16 M voxels, whole rows of windows), the network's activations for
-  one window, and the stitched float16 probabilities, 2CP;
+  one window (the window grows to whole axes up to 8 M voxels; about 180 bytes per voxel for
+  the 3D DSN, so up to about 1.5 GB), and the stitched float16 probabilities, 2CP;
 * region of interest: 4CR for its probabilities, 4R for its HU, plus the CRF's working set
   (proportional to R, see ``livseg.crf``);
 * labels: N bytes for the working label map, about 2N more inside post-processing and the

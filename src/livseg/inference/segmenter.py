@@ -227,7 +227,8 @@ class Segmenter:
             probs = sliding_window_probabilities(
                 bundle.network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
                 weights=weights, device=self.device, pad_value=pad_value, sigma_scale=settings.sigma_scale,
-                tta=settings.tta, amp=self.amp, slab_voxels=settings.slab_voxels)
+                tta=settings.tta, amp=self.amp, slab_voxels=settings.slab_voxels,
+                max_window_voxels=settings.max_window_voxels)
         geometry = prepared.geometry
         del prepared  # the float32 prepared volume is not needed any more
         labels = np.zeros(ct.geometry.shape_zyx, dtype=np.uint8)

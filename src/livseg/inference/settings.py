@@ -9,6 +9,7 @@ under the checkpoint key ``"inference"`` (all keys optional)::
       overlap: 0.25                       # fraction of the window shared by neighbours; default: validation.overlap
       sigma_scale: 0.125                  # Gaussian blending sigma, as a fraction of the window
       fusion_weights: [1.0, 0.0, 0.0]     # tau_d of eq. 4: main output first, then branches shallow -> deep
+      max_window_voxels: 8000000          # the window grows to whole axes up to this size (null: never)
       tta: false                          # mirror test-time augmentation (8 flips; 8x the network time)
       crf: {enabled: true, mode: 3d, margin_mm: 10.0, mu1: 5, ...}   # livseg.crf.CrfParams fields + the three
       postprocess: {keep_largest_liver: true, ...}                   # livseg.postprocessing.PostprocessConfig
@@ -33,6 +34,8 @@ from livseg.postprocessing import PostprocessConfig
 #: stitches at once (MONAI keeps float32 output and weight buffers for a slab); 16 M voxels
 #: is 64 MB per buffered channel.
 DEFAULT_SLAB_VOXELS = 16_000_000
+#: Default cap of the grown sliding window (see InferenceSettings.max_window_voxels).
+DEFAULT_MAX_WINDOW_VOXELS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class InferenceSettings:
         postprocess: the post-processing steps.
         slab_voxels: most prepared-grid voxels stitched at once (memory bound, see
             ``livseg.inference``); whole rows of windows are always kept together.
+        max_window_voxels: the window grows to whole axes of the volume while it stays within
+            this many voxels (fewer overlapping windows; a 3D DSN needs about 180 bytes of
+            activations per window voxel, so 8 M voxels is about 1.5 GB); None keeps
+            ``window_voxels_xyz``.
     """
 
     window_voxels_xyz: tuple[int, int, int] = (160, 160, 72)
@@ -84,6 +91,7 @@ class InferenceSettings:
     crf: CrfSettings = field(default_factory=CrfSettings)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     slab_voxels: int = DEFAULT_SLAB_VOXELS
+    max_window_voxels: int | None = DEFAULT_MAX_WINDOW_VOXELS
 
     def __post_init__(self) -> None:
         window = tuple(int(v) for v in self.window_voxels_xyz)
@@ -101,6 +109,10 @@ class InferenceSettings:
         if not (isinstance(self.slab_voxels, int) and self.slab_voxels > 0):
             raise ConfigError("inference.slab_voxels", expected="a positive number of voxels",
                               found=repr(self.slab_voxels))
+        if self.max_window_voxels is not None and not (isinstance(self.max_window_voxels, int)
+                                                       and self.max_window_voxels > 0):
+            raise ConfigError("inference.max_window_voxels", expected="a positive number of voxels or null",
+                              found=repr(self.max_window_voxels))
 
     @property
     def window_zyx(self) -> tuple[int, int, int]:
@@ -181,4 +193,5 @@ def settings_to_mapping(settings: InferenceSettings) -> dict[str, Any]:
         "crf": {"enabled": crf.enabled, "mode": crf.mode, "margin_mm": float(crf.margin_mm), **params},
         "postprocess": dataclasses.asdict(settings.postprocess),
         "slab_voxels": int(settings.slab_voxels),
+        "max_window_voxels": settings.max_window_voxels,
     }

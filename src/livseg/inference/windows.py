@@ -137,6 +137,36 @@ def window_starts(size: int, window: int, overlap: float) -> list[int]:
     return starts
 
 
+def grow_window(window_zyx: Sequence[int], shape_zyx: Sequence[int], max_voxels: int | None,
+                overlap: float = 0.25) -> tuple[int, ...]:
+    """The window actually used: ``window_zyx`` cut to the volume, then grown to whole axes.
+
+    A fully convolutional network gives the same result away from window borders whatever
+    the window size, and on a CPU one large window costs far less than several overlapping
+    ones (a 3D DSN took 2.6 s for a whole 248x164x80 volume, 18 s for its eight 160x160x72
+    windows at overlap 0.25). So, while the window stays within ``max_voxels``, the axis
+    whose growth to the whole volume saves the most windows is grown (None: no growth).
+    """
+    window = [int(min(w, s)) for w, s in zip(window_zyx, shape_zyx)]
+    if max_voxels is None:
+        return tuple(window)
+
+    def count(w: Sequence[int]) -> int:
+        return int(np.prod([len(window_starts(s, a, overlap)) for s, a in zip(shape_zyx, w)]))
+
+    while True:
+        options = []
+        for axis in range(3):
+            if window[axis] < shape_zyx[axis]:
+                grown = list(window)
+                grown[axis] = int(shape_zyx[axis])
+                if int(np.prod(grown)) <= max_voxels:
+                    options.append((count(window) / count(grown), -int(np.prod(grown)), grown))
+        if not options:
+            return tuple(window)
+        window = max(options)[2]
+
+
 @dataclass(frozen=True)
 class Slab:
     """A z-range of the volume given to the inferer, and the part of it that is kept.
@@ -203,6 +233,7 @@ def sliding_window_probabilities(
     amp: bool = True,
     keep_outputs: bool = False,
     slab_voxels: int | None = None,
+    max_window_voxels: int | None = None,
     on_slab: Callable[[int, int], None] | None = None,
     store_dtype: type = STORE_DTYPE,
 ) -> np.ndarray | list[np.ndarray]:
@@ -213,6 +244,8 @@ def sliding_window_probabilities(
         image: float32 prepared intensities (Z, Y, X).
         window_zyx: window size (z, y, x) in voxels; an axis shorter than the window is
             covered by one window of the axis' size (no padding).
+        max_window_voxels: grow the window to whole axes up to this size (see
+            :func:`grow_window`; None: keep ``window_zyx``).
         overlap: fraction of a window shared with its neighbours, in [0, 1).
         weights: tau_d of eq. 4 (main output first).
         device: where the network runs; the stitched result stays on the CPU.
@@ -235,7 +268,7 @@ def sliding_window_probabilities(
         raise ConfigError("image", expected="a 3D (z, y, x) prepared volume", found=f"shape {image.shape}")
     device = torch.device(device)
     depth, height, width = image.shape
-    roi = tuple(int(min(w, s)) for w, s in zip(window_zyx, image.shape))
+    roi = grow_window(window_zyx, image.shape, max_window_voxels, overlap)
     if slab_voxels is None:
         max_rows = len(window_starts(depth, roi[0], overlap))
     else:
