@@ -108,3 +108,17 @@ def test_shipped_configs_load(path):
     config = load_config(path)
     assert load_config(path) == config
     assert config_from_dict(__import__("yaml").safe_load(dump_config(config))) == config
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_name_a_buildable_network_and_loss(path):
+    from livseg.losses import DeepSupervisionLoss, build_loss
+    from livseg.models import build_model
+
+    config = load_config(path)
+    assert config.name == path.name.removesuffix(".yaml")
+    network = build_model(config.model.name, in_channels=config.model.in_channels,
+                          num_classes=config.num_classes, **config.model.options)
+    assert sum(p.numel() for p in network.parameters()) > 0
+    DeepSupervisionLoss(build_loss(config.loss.name, **config.loss.options), config.loss.deep_supervision,
+                        **config.loss.schedule_options)

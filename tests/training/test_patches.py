@@ -71,3 +71,17 @@ def test_task_targets():
     np.testing.assert_array_equal(task_target(label, "liver"), [0, 1, 1, 1, 0])
     np.testing.assert_array_equal(task_target(label, "tumour"), [0, 0, 1, 0, 0])
     np.testing.assert_array_equal(task_target(label, "liver_tumour"), label)
+
+
+def test_clamped_centres_keep_the_patch_inside_and_the_foreground_in_it():
+    from livseg.training.patches import clamp_centre
+
+    assert clamp_centre((0, 5, 13), (4, 4, 6), (10, 12, 14)) == (2, 5, 11)   # by hand: [s//2, n - s + s//2]
+    assert clamp_centre((9, 0, 0), (4, 4, 6), (10, 12, 14)) == (8, 2, 3)
+    assert clamp_centre((1, 1, 1), (20, 20, 20), (10, 12, 14)) == (5, 6, 7)  # larger than the volume: centred
+    cases = [_case(foreground_box=(slice(0, 2), slice(0, 2), slice(12, 14)))]
+    for request in plan_epoch(cases, count=30, foreground_fraction=0.5, seed=0, epoch=0, patch_zyx=(4, 4, 6)):
+        z, y, x = request.centre_zyx
+        assert 2 <= z <= 8 and 2 <= y <= 10 and 3 <= x <= 11
+        patch = extract_patch(cases[0].target, request.centre_zyx, (4, 4, 6), 0)
+        assert patch.shape == (4, 4, 6) and (not request.foreground or patch.any())

@@ -239,11 +239,17 @@ def train(
         raise OutputError(out_dir, expected="a new run folder", found=f"a run with {LAST_FILE} already there",
                           fix="pass --resume to continue it, or choose another --out")
     runtime = start_runtime(config.training.device)
+    # Global switches this run may flip; restored afterwards so callers are left as they were.
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.deterministic, torch.get_num_threads())
     try:
         return _train(config, out_dir, runtime, resume=resume, sources=sources, progress=progress,
                       stop_when=stop_when, max_seconds=max_seconds, started=started,
                       validate_on_train=validate_on_train)
     finally:
+        torch.use_deterministic_algorithms(saved[0])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1], saved[2]
+        torch.set_num_threads(saved[3])
         stop_runtime(runtime)
 
 
@@ -333,7 +339,7 @@ def _train(config: Config, out_dir: Path, runtime: Runtime, *, resume, sources, 
         epoch_start = time.perf_counter()
         objective.set_epoch(epoch)
         lr = optimiser.param_groups[0]["lr"]
-        plan = plan_epoch(train_cases, tr.patches_per_epoch, tr.foreground_fraction, tr.seed, epoch)
+        plan = plan_epoch(train_cases, tr.patches_per_epoch, tr.foreground_fraction, tr.seed, epoch, patch_zyx)
         mine = share_of(plan, runtime.rank, runtime.world_size)
         model.train()
         term_sums: dict[str, float] = {}

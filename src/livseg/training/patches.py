@@ -88,13 +88,30 @@ class PatchRequest:
     seed: int
 
 
+def clamp_centre(centre_zyx: Sequence[int], patch_zyx: Sequence[int], shape_zyx: Sequence[int]) -> tuple[int, int, int]:
+    """Move a patch centre so the patch lies inside the volume (centred where it cannot fit).
+
+    Along an axis of n voxels a patch of s voxels spans ``[c - s // 2, c - s // 2 + s)``; with
+    ``n >= s`` the centre is clipped to ``[s // 2, n - s + s // 2]``, which keeps every voxel
+    the unclipped patch's centre saw inside the patch; with ``n < s`` it is ``n // 2`` so the
+    whole axis is in the patch.
+    """
+    out = []
+    for c, s, n in zip(centre_zyx, patch_zyx, shape_zyx):
+        c, s, n = int(c), int(s), int(n)
+        out.append(n // 2 if n < s else min(max(c, s // 2), n - s + s // 2))
+    return tuple(out)  # type: ignore[return-value]
+
+
 def plan_epoch(cases: Sequence[TrainingCase], count: int, foreground_fraction: float,
-               seed: int, epoch: int) -> list[PatchRequest]:
+               seed: int, epoch: int, patch_zyx: Sequence[int] | None = None) -> list[PatchRequest]:
     """The patches of one epoch, the same for every process and every resumption.
 
     Exactly ``round(count * foreground_fraction)`` patches are centred on a random foreground
     voxel (uniform over a case's foreground; cases without foreground fall back to a random
-    voxel); the rest on a uniformly random voxel. Cases are chosen uniformly.
+    voxel); the rest on a uniformly random voxel. Cases are chosen uniformly. With
+    ``patch_zyx`` (the labelled patch size) centres are clamped so the labelled patch stays
+    inside the volume (:func:`clamp_centre`); context beyond it may still be padding.
     """
     rng = np.random.default_rng([seed, epoch, 0x5EED])
     n_foreground = int(round(count * foreground_fraction))
@@ -110,7 +127,10 @@ def plan_epoch(cases: Sequence[TrainingCase], count: int, foreground_fraction: f
             centre = case.foreground_zyx[int(rng.integers(len(case.foreground_zyx)))]
         else:
             centre = [int(rng.integers(n)) for n in case.image.shape]
-        plan.append(PatchRequest(case_index=case_index, centre_zyx=tuple(int(c) for c in centre),  # type: ignore[arg-type]
+        centre = tuple(int(c) for c in centre)
+        if patch_zyx is not None:
+            centre = clamp_centre(centre, patch_zyx, case.image.shape)
+        plan.append(PatchRequest(case_index=case_index, centre_zyx=centre,  # type: ignore[arg-type]
                                  foreground=wants_foreground, seed=int(rng.integers(2 ** 31 - 1))))
     return plan
 
