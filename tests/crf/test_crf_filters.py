@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from livseg.crf import filters
 from livseg.crf.filters import BilateralGridFilter, SpatialGaussianFilter
 
 SPACING_ZYX = (2.0, 0.8, 0.7)  # mm, anisotropic
@@ -75,9 +76,35 @@ def test_bilateral_filter_is_symmetric_on_both_slicing_paths():
     Kv = bilateral.apply(v).double().clone()
     Ku = bilateral.apply(u).double().clone()
     assert float(u.double() @ Kv) == pytest.approx(float(Ku @ v.double()), rel=1e-5)
-    sparse = bilateral.apply(v).clone()
-    bilateral._slicer = None  # the gather path used on devices without sparse CSR
-    torch.testing.assert_close(bilateral.apply(v), sparse, rtol=1e-5, atol=1e-5)
+    # the gather path used on devices without sparse CSR gives the same slice
+    refined = torch.rand(bilateral._refined.numel(), generator=generator)
+    bilateral._slice(refined, 0, shape[0])
+    via_csr = bilateral._out.clone()
+    gathered = (refined.index_select(0, bilateral._index).view(-1, 4) * bilateral._weights).sum(1)
+    torch.testing.assert_close(via_csr, gathered, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_slabs_and_threads_give_the_same_filter(monkeypatch, threads):
+    """Slab-wise (CPU) and thread-split scatter are bookkeeping only: same result as one pass."""
+    shape = (9, 26, 30)
+    image = smooth_image(shape, seed=7).float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(8))
+    sigmas = [8.0 / s for s in SPACING_ZYX]
+    whole = BilateralGridFilter(image, sigmas, 15.0)
+    assert len(whole._slabs) == 1
+    expected = whole.apply(values).clone()
+    monkeypatch.setattr(filters, "SLAB_VOXELS", 2 * 26 * 30)  # slabs of 2 slices (the last has 1)
+    monkeypatch.setattr(filters, "PARALLEL_SPLAT_MIN_VOXELS", 1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        sliced = BilateralGridFilter(image, sigmas, 15.0)
+        assert len(sliced._slabs) == 5
+        assert len(sliced._splat_chunks(2)) == threads
+        torch.testing.assert_close(sliced.apply(values), expected, rtol=1e-5, atol=1e-5)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_uncoupled_axis_keeps_slices_independent():

@@ -43,7 +43,10 @@ SMOOTHNESS_CELL_PER_SIGMA = 0.75
 
 
 # Below this many voxels a CPU splat runs in the calling thread (thread hand-off costs more).
-PARALLEL_SPLAT_MIN_VOXELS = 1 << 17
+PARALLEL_SPLAT_MIN_VOXELS = 1 << 16
+# Voxels per slab of whole slices for the per-voxel steps of the bilateral filter on a CPU:
+# small enough for the slab's stage to stay in cache between scatter, coarsening and gather.
+SLAB_VOXELS = 1 << 18
 
 _pool_lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -148,6 +151,16 @@ class BilateralGridFilter:
             (HU); its device is the filter's device.
         sigma_voxels_zyx: spatial sigma per axis in voxels; 0 leaves that axis uncoupled.
         sigma_intensity: intensity sigma (HU).
+
+    Layout. The x and intensity axes are scattered into a "stage" of shape
+    (Z, Y, intensity nodes, x nodes), four corners per voxel; y is then coarsened densely, then
+    z (unless uncoupled); the coarse grid is blurred, and the way back is the exact transpose.
+    The corner indices and weights (32 bytes per voxel) are computed once. The per-voxel steps
+    (scatter, y coarsening, y refinement, gather) run slab by slab over whole slices,
+    :data:`SLAB_VOXELS` voxels at a time on a CPU, so that a slab's stage stays in cache between
+    them (about 15 % faster than whole-volume passes); on a GPU the whole volume is one slab.
+    (Rebuilding the corners per slab from 12 stored bytes per voxel was tried and was slower:
+    PyTorch's broadcasts over a trailing axis of 2 or 4 are not vectorised.)
     """
 
     def __init__(self, intensity: torch.Tensor, sigma_voxels_zyx: Sequence[float], sigma_intensity: float) -> None:
@@ -155,7 +168,11 @@ class BilateralGridFilter:
         self.shape = (Z, Y, X)
         device, dtype = intensity.device, intensity.dtype
         sigma_z, sigma_y, sigma_x = (float(s) for s in sigma_voxels_zyx)
-        self._axes = _RegularAxes((Z, Y), (sigma_z, sigma_y), SPATIAL_CELL_PER_SIGMA)
+        # z and y axes: dense, integer cells; no blur along an uncoupled axis (sigma 0).
+        self._cells_zy = (_cell_voxels(sigma_z, SPATIAL_CELL_PER_SIGMA), _cell_voxels(sigma_y, SPATIAL_CELL_PER_SIGMA))
+        self._taps_zy = tuple(gaussian_taps(compensated_sigma(s, r, discrete=True)) if s > 0 else None
+                              for s, r in zip((sigma_z, sigma_y), self._cells_zy))
+        r_y = self._cells_zy[1]
 
         # x axis: scattered, integer cell of r_x voxels.
         r_x = _cell_voxels(sigma_x, SPATIAL_CELL_PER_SIGMA)
@@ -166,40 +183,45 @@ class BilateralGridFilter:
         nodes_i = int(math.floor(float(high - low) / cell_i)) + 2
         u = (intensity - low) / cell_i
         b = torch.floor(u).clamp_(max=nodes_i - 2)
-        frac_i = (u - b).view(Z * Y, X)
 
         self.stage_shape = (Z, Y, nodes_i, nodes_x)
         self._taps = (
             gaussian_taps(compensated_sigma(sigma_intensity, cell_i, discrete=False)),
             gaussian_taps(compensated_sigma(sigma_x, r_x, discrete=True)) if sigma_x > 0 else None,
         )
-        self._size = math.prod(self.stage_shape)
-        index_dtype = torch.int32 if self._size < 2**31 else torch.int64
+        self._per_slice = Y * nodes_i * nodes_x  # stage cells of one z slice
+        slab = Z if device.type != "cpu" else max(1, min(Z, SLAB_VOXELS // (Y * X)))
+        self._slabs = [(z, min(Z, z + slab)) for z in range(0, Z, slab)]
+        index_dtype = torch.int32 if slab * self._per_slice < 2**31 else torch.int64
 
         # Voxel n's corner k = (intensity node i0 or i0 + 1, x node x0 or x0 + 1) sits at stage
-        # index base[n] + offset[k] with weight (1 - fi or fi) * (1 - fx or fx). Voxel-major
-        # (N, 4) layout: the splat scatters it as one flat list, and it is the CSR layout of the
-        # slicing matrix as is.
+        # index base[n] + offsets[k], counted from the start of the voxel's slab, with weight
+        # (1 - fi or fi) * (1 - fx or fx). Voxel-major (N, 4) layout: the splat scatters it as
+        # one flat list, and it is the CSR layout of the slicing matrix as is.
         x = torch.arange(X, device=device, dtype=index_dtype)
-        zy = torch.arange(Z * Y, device=device, dtype=index_dtype).view(Z * Y, 1)
-        base = (zy * nodes_i + b.view(Z * Y, X).to(index_dtype)) * nodes_x + (x // r_x)  # (ZY, X)
+        z = torch.arange(Z, device=device, dtype=index_dtype).view(Z, 1, 1)
+        y = torch.arange(Y, device=device, dtype=index_dtype).view(1, Y, 1)
+        slab_row = (z % slab) * Y + y  # (Z, Y, 1): the (z, y) row within its slab
+        base = ((slab_row * nodes_i + b.to(index_dtype)) * nodes_x + (x // r_x)).view(-1, 1)
         offsets = torch.tensor([0, 1, nodes_x, nodes_x + 1], device=device, dtype=index_dtype)
-        self._index = torch.add(base.view(-1, 1), offsets).view(-1)  # (4 N,)
+        self._index = torch.add(base, offsets).view(-1)  # (4 N,)
         frac_x = ((x % r_x).to(dtype) / r_x).view(X, 1)
-        corner_x = torch.cat([1 - frac_x, frac_x], dim=1)  # (X, 2)
+        corner_x = torch.cat([1 - frac_x, frac_x], dim=1)  # (X, 2): weights of x0, x0 + 1
+        frac_i = (u - b).view(Z * Y, X, 1)  # weight of intensity node i0 + 1
         weights = torch.empty(Z * Y, X, 2, 2, device=device, dtype=dtype)  # (zy, x, corner i, corner x)
-        torch.mul(frac_i.view(Z * Y, X, 1), corner_x, out=weights[:, :, 1])
+        torch.mul(frac_i, corner_x, out=weights[:, :, 1])
         torch.sub(corner_x, weights[:, :, 1], out=weights[:, :, 0])  # (1 - fi) * corner_x
         self._weights = weights.view(-1, 4)  # (N, 4)
-        # Workspaces reused by every call: fresh allocations this large are page-faulted in
-        # anew each time (glibc maps blocks over 32 MB), which cost as much as the arithmetic.
-        self._contributions = torch.empty_like(self._weights)
-        self._stage = torch.empty(self._size, device=device, dtype=dtype)
-        self._refined = torch.empty(self._size, device=device, dtype=dtype)
+
+        # Workspaces reused by every call (fresh allocations this large would be page-faulted
+        # in anew each time, which costs as much as the arithmetic).
+        self._contributions = torch.empty(slab * Y * X, 4, device=device, dtype=dtype)
+        self._crow = torch.arange(0, 4 * slab * Y * X + 1, 4, device=device, dtype=index_dtype)
+        self._stage = torch.empty(slab * self._per_slice, device=device, dtype=dtype)
+        self._refined = torch.empty(slab * self._per_slice, device=device, dtype=dtype)
+        self._coarse_y = torch.empty(Z, -(-Y // r_y) + 1 if r_y > 1 else Y, nodes_i, nodes_x,
+                                     device=device, dtype=dtype)
         self._out = torch.empty(Z * Y * X, device=device, dtype=dtype)
-        # Slicing is a sparse (N x stage) matrix with four entries per row: a CSR matrix-vector
-        # product reads it once, about 4x less memory traffic than gather + multiply + sum.
-        self._slicer = _csr_or_none(self._index, self._weights, self._size)
 
     def normalise_symmetric(self) -> torch.Tensor:
         """From now on ``apply`` computes ``n_i sum_j k(i, j) n_j v_j`` with ``n = 1 / sqrt(K 1)``.
@@ -211,42 +233,54 @@ class BilateralGridFilter:
         """
         norm = torch.rsqrt(self.apply(torch.ones_like(self._out)) + 1e-20)
         self._weights.mul_(norm.view(-1, 1))
-        self._slicer = _csr_or_none(self._index, self._weights, self._size)
         return norm
 
-    def _splat(self, values: torch.Tensor) -> torch.Tensor:
-        contributions = torch.mul(self._weights, values.view(-1, 1), out=self._contributions).view(-1)
-        stage = self._stage.zero_()
-        chunks = self._splat_chunks()
+    def _splat(self, values: torch.Tensor, z0: int, z1: int) -> torch.Tensor:
+        """Scatter slab ``[z0, z1)`` of ``values`` (N,) into the stage buffer; (z1 - z0, Y, I, X') view."""
+        _, Y, X = self.shape
+        n0, n1 = z0 * Y * X, z1 * Y * X
+        contributions = torch.mul(self._weights[n0:n1], values[n0:n1].view(-1, 1),
+                                  out=self._contributions[:n1 - n0]).view(-1)
+        index = self._index[4 * n0:4 * n1]
+        stage = self._stage[:(z1 - z0) * self._per_slice].zero_()
+        chunks = self._splat_chunks(z1 - z0)
         if len(chunks) == 1:
-            stage.index_add_(0, self._index, contributions)
+            stage.index_add_(0, index, contributions)
         else:
             # PyTorch's CPU index_add_ runs in one thread. Blocks of whole (z, y) rows write to
             # disjoint parts of the stage, so they can be scattered concurrently (ATen releases
             # the GIL); the result is bit-identical to the single call.
             pool = _splat_pool(len(chunks))
             inference = torch.is_inference_mode_enabled()  # thread-local: hand it to the workers
-            jobs = [pool.submit(_index_add, stage, self._index[a:b], contributions[a:b], inference)
-                    for a, b in chunks]
+            jobs = [pool.submit(_index_add, stage, index[a:b], contributions[a:b], inference) for a, b in chunks]
             for job in jobs:
                 job.result()
-        return stage.view(self.stage_shape)
+        return stage.view((z1 - z0,) + self.stage_shape[1:])
 
-    def _splat_chunks(self) -> list[tuple[int, int]]:
-        """(start, stop) ranges of the flat corner list, one per thread, on row boundaries."""
-        Z, Y, X = self.shape
+    def _slice(self, refined: torch.Tensor, z0: int, z1: int) -> None:
+        """Gather slab ``[z0, z1)`` of the output from its refined stage (flat)."""
+        _, Y, X = self.shape
+        n0, n1 = z0 * Y * X, z1 * Y * X
+        weights, index, out = self._weights[n0:n1], self._index[4 * n0:4 * n1], self._out[n0:n1]
+        if refined.device.type in ("cpu", "cuda"):
+            # The slicing matrix has four entries per row: as CSR, one matrix-vector product
+            # reads it once (a gather, a multiply and a sum would each make a pass).
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "sparse CSR support is in beta": only mv is used
+                slicer = torch.sparse_csr_tensor(self._crow[:n1 - n0 + 1], index, weights.reshape(-1),
+                                                 (n1 - n0, refined.numel()), check_invariants=False)
+            torch.mv(slicer, refined, out=out)
+        else:
+            torch.sum(refined.index_select(0, index).view(-1, 4) * weights, 1, out=out)
+
+    def _splat_chunks(self, slices: int) -> list[tuple[int, int]]:
+        """(start, stop) ranges of a slab's flat corner list, one per thread, on row boundaries."""
+        _, Y, X = self.shape
         workers = torch.get_num_threads() if self._stage.device.type == "cpu" else 1
-        if workers <= 1 or Z * Y * X < PARALLEL_SPLAT_MIN_VOXELS or Z * Y < workers:
-            return [(0, 4 * Z * Y * X)]
-        rows = [round(k * Z * Y / workers) for k in range(workers + 1)]
+        if workers <= 1 or slices * Y * X < PARALLEL_SPLAT_MIN_VOXELS or slices * Y < workers:
+            return [(0, 4 * slices * Y * X)]
+        rows = [round(k * slices * Y / workers) for k in range(workers + 1)]
         return [(4 * X * a, 4 * X * b) for a, b in zip(rows[:-1], rows[1:])]
-
-    def _slice(self, stage: torch.Tensor) -> torch.Tensor:
-        flat = stage.reshape(-1)
-        if self._slicer is not None:
-            return torch.mv(self._slicer, flat, out=self._out)
-        corners = flat.index_select(0, self._index).view(-1, 4)
-        return torch.sum(corners * self._weights, 1, out=self._out)
 
     def apply(self, values: torch.Tensor) -> torch.Tensor:
         """Filter ``values`` (N,); returns (N,) kernel sums ``sum_j k(i, j) v_j`` (normalised
@@ -254,21 +288,18 @@ class BilateralGridFilter:
 
         The result lives in a buffer of the filter that the next call overwrites.
         """
-        grid = self._axes.down(self._splat(values))
-        grid = self._axes.blur(grid)
-        for axis, taps in zip((2, 3), self._taps):
+        Z, Y, X = self.shape
+        r_z, r_y = self._cells_zy
+        for z0, z1 in self._slabs:
+            tent_down(self._splat(values, z0, z1), 1, r_y, out=self._coarse_y[z0:z1])
+        grid = tent_down(self._coarse_y, 0, r_z)
+        for axis, taps in enumerate(self._taps_zy + self._taps):
             if taps is not None:
                 grid = gaussian_blur(grid, axis, taps)
-        return self._slice(self._axes.up(grid, out=self._refined))
+        grid = tent_up(grid, 0, r_z, Z)
+        for z0, z1 in self._slabs:
+            refined = tent_up(grid[z0:z1], 1, r_y, Y, out=self._refined[:(z1 - z0) * self._per_slice])
+            self._slice(refined.reshape(-1), z0, z1)
+        return self._out
 
 
-def _csr_or_none(index: torch.Tensor, weights: torch.Tensor, columns: int) -> torch.Tensor | None:
-    """The slicing matrix (N x columns) in CSR form from flat (4 N,) indices and (N, 4) weights,
-    or None where sparse CSR is not supported (devices other than CPU and CUDA)."""
-    if index.device.type not in ("cpu", "cuda"):
-        return None
-    rows = weights.shape[0]
-    crow = torch.arange(0, 4 * rows + 1, 4, device=index.device, dtype=index.dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "sparse CSR support is in beta": only mv is used.
-        return torch.sparse_csr_tensor(crow, index, weights.view(-1), (rows, columns), check_invariants=False)

@@ -31,25 +31,26 @@ def _split(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
     return pre, shape[axis], post
 
 
-def tent_down(x: torch.Tensor, axis: int, r: int) -> torch.Tensor:
+def tent_down(x: torch.Tensor, axis: int, r: int, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """Splat ``x`` along ``axis`` onto a grid with one node every ``r`` voxels.
 
     Args:
         x: any shape; ``x.shape[axis] = L``.
         axis: the axis to coarsen.
-        r: voxels per grid cell (``r == 1`` returns ``x`` unchanged).
+        r: voxels per grid cell (``r == 1`` returns ``x`` unchanged, or copies it into ``out``).
+        out: optional contiguous tensor with as many elements as the result, written into.
 
     Returns:
         Tensor with ``shape[axis] = ceil(L / r) + 1``: node ``c`` holds
         ``sum_i w(i - c r) x[i]`` with the tent ``w(d) = max(0, 1 - |d| / r)``.
     """
     if r == 1:
-        return x
+        return x if out is None else out.view(x.shape).copy_(x)
     shape = tuple(x.shape)
     pre, length, post = _split(shape, axis)
     cells = -(-length // r)
     x3 = x.reshape(pre, length, post)
-    out = x.new_zeros(pre, cells + 1, post)
+    out = x.new_zeros(pre, cells + 1, post) if out is None else out.view(pre, cells + 1, post).zero_()
     # One strided multiply-add per phase k (voxels k, k + r, k + 2r, ...): a single pass over
     # x in total, at memory speed; small batched matrix products were 5-20x slower on CPU.
     for k in range(r):
