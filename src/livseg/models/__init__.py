@@ -8,7 +8,7 @@ deep-supervision branch logits at full resolution) in train and in eval mode.
 from __future__ import annotations
 
 from livseg.models.output import SegmentationOutput
-from livseg.models.registry import MODELS, build_model, model_names, register_model
+from livseg.models.registry import MODELS, build_model, builtin_model_names, model_names, register_model
 
 # Importing the built-in networks registers them (registry first, so their imports resolve).
 from livseg.models import dsn3d, resunet3d, sffnet, unet3d  # noqa: E402,F401  isort: skip
@@ -16,5 +16,5 @@ from livseg.models.blocks import NetworkInputError, initialise_weights  # noqa: 
 from livseg.models.receptive_field import receptive_field  # noqa: E402
 from livseg.models.summary import ModelSummary, count_parameters, summarize_model  # noqa: E402
 
-__all__ = ["MODELS", "ModelSummary", "NetworkInputError", "SegmentationOutput", "build_model", "count_parameters",
+__all__ = ["MODELS", "ModelSummary", "NetworkInputError", "SegmentationOutput", "build_model", "builtin_model_names", "count_parameters",
            "initialise_weights", "model_names", "receptive_field", "register_model", "summarize_model"]

@@ -127,6 +127,9 @@ def _extent_along(probe: nn.Module, axis: int, in_channels: int, short: int, len
     best = 0
     for row in reach:
         support = torch.nonzero(row).flatten()
+        if support.numel() == 0:  # e.g. a thresholding network: no gradient reaches the input
+            raise ValueError("the output has no gradient with respect to the input; "
+                             "the receptive field cannot be measured")
         first, last = int(support.min()), int(support.max())
         if first == 0 or last == length - 1:
             return None

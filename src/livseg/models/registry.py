@@ -48,6 +48,13 @@ def model_names() -> list[str]:
     return sorted(MODELS)
 
 
+def builtin_model_names() -> list[str]:
+    """Sorted names of the networks livseg itself ships (not ones registered by user code or tests)."""
+    _load_builtin_models()
+    return sorted(name for name, entry in MODELS.items()
+                  if entry.builder.__module__.startswith("livseg.models."))
+
+
 def _load_builtin_models() -> None:
     """Import the modules that register the built-in networks (cheap after the first call)."""
     import importlib

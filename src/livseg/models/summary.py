@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -9,6 +11,8 @@ from torch import nn
 
 from livseg.models.receptive_field import receptive_field
 from livseg.models.registry import MODELS, build_model
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,10 @@ def summarize_model(name: str, *, in_channels: int = 1, num_classes: int = 2, wi
     rf = None
     if with_receptive_field and not getattr(model, "valid", False):
         volume_channels = 1 if getattr(model, "spatial_dims", 3) == 2 else None  # 2.5D: called on volumes
-        rf = receptive_field(model, input_channels=volume_channels)
+        try:
+            rf = receptive_field(model, input_channels=volume_channels)
+        except ValueError as exc:  # unmeasurable (non-differentiable or huge): listed as n/a
+            logger.info("%s: receptive field not measured: %s", name, exc)
     return ModelSummary(name=name, parameters=count_parameters(model), receptive_field=rf,  # type: ignore[arg-type]
                         branches=int(getattr(model, "num_branches", 0)), description=MODELS[name].description,
                         options={"in_channels": in_channels, "num_classes": num_classes, **options})
