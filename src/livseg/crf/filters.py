@@ -31,7 +31,7 @@ from livseg.crf.grid_ops import compensated_sigma, gaussian_blur, gaussian_taps,
 # Grid cell size as a fraction of the kernel's sigma. Linear splatting and slicing make the
 # effective kernel width depend on where a voxel falls within its cell (the compensation in
 # grid_ops is exact only on average), so coarser cells are faster but less Gaussian.
-# Bilateral kernel, 1.0: mean deviation from the exact Gaussian sum about 3 %, label agreement
+# Bilateral kernel, 1.0: mean deviation from the exact Gaussian sum 3-4 %, label agreement
 # with pydensecrf >= 99.9 % (tests/crf, bench/crf.py); its cost is dominated by the per-voxel
 # scatter/gather, which the cell size does not change much.
 SPATIAL_CELL_PER_SIGMA = 1.0
