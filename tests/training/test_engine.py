@@ -91,3 +91,13 @@ def test_saved_config_of_a_run_reproduces_it(tiny_config, tmp_path):
     first = train(config, tmp_path / "a")
     second = train(load_config(tmp_path / "a" / "config.yaml"), tmp_path / "b")
     assert _same_weights(first.model.state_dict(), second.model.state_dict())
+
+
+def test_tensorboard_without_the_package_says_how_to_get_it(tiny_config, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here; the missing-package message cannot be shown")
+    config = load_config(tiny_config, ["output.tensorboard=true", "training.epochs=1"])
+    with pytest.raises(ConfigError, match="pip install tensorboard"):
+        train(config, tmp_path / "run")
