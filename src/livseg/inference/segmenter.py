@@ -53,7 +53,10 @@ class Prediction:
             the fused network probabilities (the CRF's unary) of each foreground class
             ("liver", and "tumour" from a 3-class model or the cascade); else None.
         timings: seconds per stage (preprocess, network, restore, crf, tumour, post).
-        info: what was done (model names, device, prepared grid, regions of interest).
+        info: what was done: model names, device, the prepared grid, and the region of
+            interest as array index boxes ((z, y, x) start, stop) on the working grid (the
+            input's storage reoriented as the model's preprocessing says), None when the
+            network found nothing.
     """
 
     labels: Volume
@@ -154,6 +157,7 @@ class Segmenter:
         Without ``tumour_model``, the packaged ``NAME-tumour`` bundle of a named model is used
         when it exists (unless ``tumour=False``). Other options as for the constructor.
         """
+        given_by_name = not os.path.exists(os.fspath(model))
         name, path = resolve_model(model)
         bundle = load_bundle(path, name=name)
         tumour_bundle = None
@@ -162,9 +166,9 @@ class Segmenter:
                 tumour_name, tumour_path = resolve_model(tumour_model)
                 tumour_bundle = load_bundle(tumour_path, name=tumour_name)
             else:
-                companion = companion_tumour_model(name) if path.parent.name == "weights" else None
+                companion = companion_tumour_model(name) if given_by_name else None
                 if companion is not None:
-                    tumour_bundle = load_bundle(companion, name=companion.stem)
+                    tumour_bundle = load_bundle(companion, name=f"{name}-tumour")
         return cls(bundle, tumour_bundle=tumour_bundle, device=device, tumour=tumour, **options)
 
     # ----------------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ class WindowPredictor:
             raise ConfigError(type(self.network).__name__, expected="a network returning SegmentationOutput",
                               found=type(out).__name__)
         outputs = [out.main, *out.branches]
+        if len(self.weights) == 1:  # the main output alone (a network that does not count its branches)
+            outputs = outputs[:1]
         if len(outputs) != len(self.weights):
             raise ConfigError(type(self.network).__name__,
                               expected=f"{len(self.weights)} outputs (main + branches) for the fusion weights",
