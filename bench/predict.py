@@ -28,8 +28,9 @@ Peer, same process and inputs: MONAI's DynUNet (3D U-Net of nnU-Net's kind, filt
 same window, overlap and Gaussian blending on the same prepared volume; network time only,
 against livseg's network stage on that volume, as a ratio.
 
-Run:  .venv/bin/python bench/predict.py                        (about 10-20 min on 2 busy cores)
+Run:  .venv/bin/python bench/predict.py                        (about 8 min on 2 busy cores)
       .venv/bin/python bench/predict.py --cases chaos --no-peer   (quick look)
+      .venv/bin/python bench/predict.py --cases chaos --no-peer --tall   (+ the 512x512x800 memory check)
       .venv/bin/python bench/predict.py --device cuda             (where a GPU is available)
 """
 
