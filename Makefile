@@ -23,8 +23,11 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
+# Every benchmark prints its figures (and a peer's from the same run); see bench/RESULTS.md.
+BENCHES := $(sort $(wildcard bench/*.py))
+
 bench: setup
-	$(PY) bench/io.py
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
