@@ -1,0 +1,128 @@
+"""One trial on one cached case: what the predictor does after its network, then the metrics.
+
+The steps and the functions are the predictor's (``Segmenter._stage``), applied to the cached
+region (see :mod:`livseg.tuning.cache` for why the crops change nothing)::
+
+    fused = eq. 4 of the cached outputs with tau_d            (inference.fuse_probabilities)
+    box   = fused argmax != 0, + margin, on the working grid  (inference.restore.foreground_roi)
+    unary = fused probabilities resampled onto the box        (inference.restore.probabilities_on)
+    CRF on the box with the CT in HU (or none)                (crf.dense_crf)
+    labels = class labels of the argmax; post-processing      (postprocessing.postprocess)
+    measures of the structure against the reference          (metrics.evaluate_structure)
+
+The resampled unary depends only on tau_d, so it is memoised per (case, tau_d) for a run: a
+grid trial with the tau_d of the previous one costs only the CRF, post-processing and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from livseg.crf import dense_crf
+from livseg.errors import ConfigError
+from livseg.inference import fuse_probabilities
+from livseg.inference.restore import foreground_roi, probabilities_on
+from livseg.metrics import StructureMetrics, evaluate_structure, structure_mask
+from livseg.postprocessing import PostprocessConfig, postprocess
+from livseg.preprocessing import CropRecord
+from livseg.tuning.cache import CachedCase, as_volume
+from livseg.tuning.space import TrialParams
+
+logger = logging.getLogger(__name__)
+
+#: The CRF's mode: "3d" or "2d" (each transverse slice), as ``livseg.crf``.
+Mode = str
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """How every trial refines: the predictor's CRF mode, device and post-processing.
+
+    Attributes:
+        mode: "3d" or "2d".
+        device: where the CRF runs.
+        postprocess: the post-processing applied to the labels (None: none).
+    """
+
+    mode: Mode = "3d"
+    device: str = "cpu"
+    postprocess: PostprocessConfig | None = PostprocessConfig()
+
+
+class UnaryMemo:
+    """The resampled fused probabilities per (case, tau_d), the last ``size`` of them."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = int(size)
+        self._items: OrderedDict[tuple, tuple[CropRecord, np.ndarray] | None] = OrderedDict()
+
+    def get(self, cached: CachedCase, fusion_weights: Sequence[float]) -> tuple[CropRecord, np.ndarray] | None:
+        key = (cached.case_id, cached.key, tuple(float(w) for w in fusion_weights))
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = fused_unary(cached, fusion_weights)
+        self._items[key] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+def fused_unary(cached: CachedCase, fusion_weights: Sequence[float]) -> tuple[CropRecord, np.ndarray] | None:
+    """The ROI box on the working grid and the fused probabilities resampled onto it.
+
+    Returns:
+        (box, float32 (C, z, y, x) probabilities on ``box.cropped``), or None when the fused
+        probabilities have no foreground (the prediction is background everywhere).
+    """
+    if not cached.found:
+        return None
+    weights = tuple(float(w) for w in fusion_weights)
+    if len(weights) != cached.num_outputs:
+        raise ConfigError("fusion_weights", expected=f"{cached.num_outputs} weights (one per cached output)",
+                          found=f"{len(weights)}: {list(weights)}")
+    tensors = [None if w == 0 else torch.from_numpy(cached.outputs[d]) for d, w in enumerate(weights)]
+    fused = fuse_probabilities(tensors, weights).numpy()  # type: ignore[arg-type]
+    foreground = fused.argmax(axis=0) != 0
+    working_box = CropRecord(cached.working, cached.prepared_box.start_zyx, cached.prepared_box.stop_zyx)
+    box = foreground_roi(foreground, cached.prepared_region, working_box, cached.margin_mm)
+    if box is None:
+        return None
+    return box, probabilities_on(box, fused, cached.prepared_region)
+
+
+def predict_labels(cached: CachedCase, params: TrialParams, refinement: Refinement,
+                   memo: UnaryMemo | None = None) -> np.ndarray:
+    """The predictor's labels for this trial, uint8 (z, y, x) on the cached region's grid."""
+    labels = np.zeros(cached.region.shape_zyx, dtype=np.uint8)
+    result = memo.get(cached, params.fusion_weights) if memo is not None else fused_unary(cached, params.fusion_weights)
+    if result is not None:
+        box, unary = result
+        inner = tuple(slice(a - r, b - r) for a, b, r in zip(box.start_zyx, box.stop_zyx, cached.region.start_zyx))
+        if params.crf is not None:
+            image = np.asarray(cached.ct_hu[inner], dtype=np.float32)
+            unary = dense_crf(unary, image, cached.spacing_mm, params.crf, mode=refinement.mode,  # type: ignore[arg-type]
+                              device=refinement.device)
+        lookup = np.asarray(cached.class_labels, dtype=np.uint8)
+        labels[inner] = lookup[unary.argmax(axis=0)]
+    if refinement.postprocess is not None:
+        labels = postprocess(as_volume(cached, labels, f"{cached.case_id} trial"), refinement.postprocess).array
+    return labels
+
+
+def evaluate_labels(cached: CachedCase, labels: np.ndarray, structure: str) -> StructureMetrics:
+    """Measures of ``structure`` ("liver" or "tumour") of ``labels`` against the cached reference."""
+    return evaluate_structure(structure_mask(cached.reference, structure), structure_mask(labels, structure),
+                              structure=structure, spacing_mm=cached.spacing_mm)
+
+
+def run_trial_case(cached: CachedCase, params: TrialParams, refinement: Refinement, structure: str,
+                   memo: UnaryMemo | None = None) -> StructureMetrics:
+    """Labels of one trial on one case, measured against its reference."""
+    return evaluate_labels(cached, predict_labels(cached, params, refinement, memo), structure)
