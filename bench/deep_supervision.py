@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed, runs in all_runs.items():
         print(f"  seed {seed}: " + ", ".join(
             f"{n} {first_epoch_reaching(r['history'], args.target) or 'not reached'}" for n, r in runs.items()))
-    print(f"figure: {args.figure}")
+    print(f"figure: {args.figure} (load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     return 0
 
 

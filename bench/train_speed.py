@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"command: train_speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}, patches {args.size}^3, "
-          f"batch {args.batch}, {args.warmup} warm-up + {args.steps} timed steps (forward+backward+AdamW step)")
+          f"batch {args.batch}, {args.warmup} warm-up + {args.steps} timed steps (forward+backward+AdamW step); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     modes = [False, True] if (args.amp and args.device.startswith("cuda")) else [False]
     rows = []
     for network in args.networks:
@@ -128,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cuda = f"{row['cuda_peak_mib']:.0f}" if row["cuda_peak_mib"] is not None else "-"
             print(f"{row['network']:>10} amp={str(row['amp']):5} params {row['parameters'] / 1e6:6.2f} M  "
                   f"{row['seconds_per_step']:7.2f} s/step  {row['patches_per_second']:7.3f} patches/s  "
-                  f"RSS growth {row['rss_growth_mib']:7.0f} MiB  CUDA peak {cuda} MiB", flush=True)
+                  f"RSS growth {row['rss_growth_mib']:7.0f} MiB  CUDA peak {cuda} MiB  "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     return 0
 
 
