@@ -117,3 +117,21 @@ def test_a_file_under_the_wrong_key_is_refused_and_rebuilt(cases, models, tmp_pa
     assert stats.computed == [cases[0].case_id] and counter.calls > 0
     np.testing.assert_array_equal(again.outputs, good.outputs)
     assert load_cached_case(path, key=good.key).case_id == cases[0].case_id  # rewritten in place
+
+
+def test_a_model_that_finds_nothing_gives_empty_predictions(cases, tmp_path):
+    from livseg.tuning import Objective, Refinement, TrialParams, search
+    from livseg.tuning.space import default_space
+
+    blind = band_bundle(centre_hu=2000.0)  # a band far above the window: background everywhere
+    (cached,), _ = cached_cases(blind, cases[:1], model_sha256="b" * 64, cache_dir=tmp_path)
+    assert not cached.found and cached.outputs.size == 0
+    assert int(np.count_nonzero(cached.reference)) > 0  # the reference is still there to measure against
+    space = default_space(3)
+    space = type(space)(values={k: v[:1] for k, v in space.values.items()}, fusion_weights=space.fusion_weights[:1],
+                        base=space.base)
+    for measure, expected in (("sliver07_score", 0.0), ("dice", 0.0), ("assd_mm", None)):
+        result = search([cached], space, reference=TrialParams(None, (1.0, 0.0, 0.0)),
+                        default=TrialParams(space.base, (1.0, 0.0, 0.0)), objective=Objective(measure),
+                        refinement=Refinement())
+        assert [row.mean(result.objective) for row in result.rows] == [expected] * 3

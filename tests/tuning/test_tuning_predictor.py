@@ -22,7 +22,7 @@ from livseg.inference import Segmenter, load_bundle
 from livseg.metrics import evaluate_structure
 from livseg.preprocessing import ReorientRecord, invert_reorient
 from livseg.tuning import (Objective, Refinement, TrialParams, apply_tuned_settings, cached_cases, load_tuned_settings,
-                           predict_labels, search, space_from_mapping, tune_crf, write_tuned_bundle)
+                           predict_labels, search, space_from_mapping, tune_crf)
 from livseg.tuning.cache import sha256_of_path
 from livseg.volume import Volume
 from tuning_helpers import band_bundle, write_band_model, write_test_phantoms
@@ -56,8 +56,9 @@ def test_reference_rows_and_trials_equal_the_predictor(phantoms, model, tmp_path
     tau = (1.0, 0.0, 0.0)  # the bundle's own: no fusion_weights means the main output alone
     space = space_from_mapping({**GRID, "crf": {**GRID["crf"], "mu1": [5]}, "fusion_weights": [[0, 1, 0]]},
                                num_outputs=3, base=bundle.settings.crf.params)
-    result = search(cached, space, reference=TrialParams(None, tau), default=TrialParams(bundle.settings.crf.params, tau),
-                    objective=Objective("sliver07_score"), refinement=refinement)
+    result = search(cached, space, reference=TrialParams(None, tau),
+                    default=TrialParams(bundle.settings.crf.params, tau), objective=Objective("sliver07_score"),
+                    refinement=refinement)
     (branch_trial,) = result.rows[2:]  # the first branch alone, mu1 = 5
     for case, entry in zip(cases, cached):
         image = read_case_image(case)

@@ -200,3 +200,28 @@ def test_trial_row_cells():
     cells = trial.row()
     assert cells["crf"] == "on" and cells["mu1"] == 7.0 and cells["tau"] == "0.5/0.25/0.25"
     assert TrialParams(None, (1.0,)).row()["mu1"] is None
+
+
+def test_2d_mode_refines_each_slice_on_its_own():
+    from livseg.crf import dense_crf
+
+    case = noisy_unary_case(21)
+    params = dataclasses.replace(CrfParams(), mu1=5.0, mu2=3.0)
+    labels = {}
+    for mode in ("2d", "3d"):
+        result = search([case], space({"mu1": (5,), "mu2": (3,)}), reference=TrialParams(None, (1.0,)),
+                        default=TrialParams(params, (1.0,)), objective=Objective("dice"),
+                        refinement=Refinement(mode=mode, postprocess=None))
+        labels[mode] = result.row("default").measures[case.case_id].counts
+        # The same CRF called directly on the whole grid (the ROI box covers it here: the
+        # noisy unary has foreground everywhere).
+        unary = case.outputs[0].astype(np.float32)
+        direct = dense_crf(unary, case.ct_hu.astype(np.float32), SPACING, params, mode=mode).argmax(axis=0) == 1
+        expected = evaluate_structure(case.reference.astype(bool), direct, spacing_mm=SPACING)
+        assert result.row("default").per_case[case.case_id] == pytest.approx(expected.dice, abs=1e-12)
+    assert labels["2d"] != labels["3d"]
+
+
+def test_refinement_refuses_an_unknown_mode():
+    with pytest.raises(ConfigError, match="2d, 3d"):
+        Refinement(mode="4d")

@@ -233,6 +233,10 @@ def _geometry_from(data: Any, prefix: str) -> Geometry:
                     direction=tuple(float(v) for v in data[f"{prefix}_direction"]))
 
 
+def _box_from(rows: np.ndarray) -> GridBox:
+    return GridBox(tuple(int(v) for v in rows[0]), tuple(int(v) for v in rows[1]))  # type: ignore[arg-type]
+
+
 def save_cached_case(cached: CachedCase, path: str | os.PathLike[str]) -> Path:
     """Write ``cached`` as an uncompressed .npz, atomically."""
     path = Path(path)
@@ -268,12 +272,11 @@ def load_cached_case(path: str | os.PathLike[str], *, key: str | None = None) ->
             if key is not None and meta.get("key") != key:
                 raise UnreadableInputError(path, expected=f"cache key {key}", found=f"key {meta.get('key')!r}",
                                            fix="delete it; it is rebuilt")
-            prepared_box, region = data["prepared_box"], data["region"]
+            prepared_box, region = data["prepared_box"], data["region"]  # (start, stop) x (z, y, x)
             return CachedCase(
                 case_id=str(meta["case_id"]), key=str(meta["key"]), outputs=data["outputs"],
                 prepared_region=_geometry_from(data, "prepared_region"), working=_geometry_from(data, "working"),
-                prepared_box=GridBox(tuple(int(v) for v in prepared_box[0]), tuple(int(v) for v in prepared_box[1])),  # type: ignore[arg-type]
-                region=GridBox(tuple(int(v) for v in region[0]), tuple(int(v) for v in region[1])),  # type: ignore[arg-type]
+                prepared_box=_box_from(prepared_box), region=_box_from(region),
                 ct_hu=data["ct_hu"], reference=data["reference"],
                 class_labels=tuple(int(v) for v in data["class_labels"]), margin_mm=float(meta["margin_mm"]))
     except UnreadableInputError:

@@ -135,8 +135,8 @@ def read_tuned_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise UnreadableInputError(path, expected="a YAML file",
                                    found=f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("inference"), Mapping):
-        raise ConfigError(path, expected="a mapping with an 'inference' section",
-                          found="none" if not isinstance(document, Mapping) else "keys " + ", ".join(map(str, document)),
+        found = "keys " + ", ".join(map(str, document)) if isinstance(document, Mapping) else type(document).__name__
+        raise ConfigError(path, expected="a mapping with an 'inference' section", found=found,
                           fix="write it with livseg tune-crf")
     return dict(document["inference"])
 

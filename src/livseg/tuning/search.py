@@ -109,7 +109,9 @@ class Runner:
         self.cases = list(cases)
         self.objective = objective
         self.refinement = refinement
-        self.memo = UnaryMemo()
+        # One unary per case: the grid runs tau_d in its outer loop, so every trial of a tau_d
+        # finds its cases' unaries here (memory: 4 C bytes per ROI voxel of every case).
+        self.memo = UnaryMemo(size=len(self.cases))
         self.on_trial = on_trial
 
     def run(self, row: TrialResult, cases: Sequence[CachedCase] | None = None) -> TrialResult:
@@ -125,6 +127,10 @@ class Runner:
         return row
 
     def finish(self, row: TrialResult) -> TrialResult:
+        mean = row.mean(self.objective)
+        logger.info("trial %s (%s): mean %s %s on %d cases (%.2f s)", row.trial_id, row.params.row(),
+                    self.objective.measure, "undefined" if mean is None else f"{mean:.4f}", len(row.per_case),
+                    row.seconds)
         if self.on_trial is not None:
             self.on_trial(row)
         return row
@@ -187,8 +193,9 @@ def search(cases: Sequence[CachedCase], space: SearchSpace, *, reference: TrialP
             last = index == len(rungs) - 1
             ranked = sorted(alive, key=lambda r: (objective.sort_key(r.mean(objective)), int(r.trial_id)))
             survivors = ranked if last else ranked[:rungs[index + 1][1]]
+            kept = {id(row) for row in survivors}
             for row in ranked:
-                if row not in survivors or last:
+                if last or id(row) not in kept:
                     runner.finish(row)
             logger.info("halving rung %d: %d settings on %d cases", index, len(alive), n_cases)
             alive = survivors

@@ -24,7 +24,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from livseg.crf import dense_crf
+from livseg.crf import MODES, dense_crf
+from livseg.crf.mean_field import Mode
 from livseg.errors import ConfigError
 from livseg.inference import fuse_probabilities
 from livseg.inference.restore import foreground_roi, probabilities_on
@@ -35,9 +36,6 @@ from livseg.tuning.cache import CachedCase, as_volume
 from livseg.tuning.space import TrialParams
 
 logger = logging.getLogger(__name__)
-
-#: The CRF's mode: "3d" or "2d" (each transverse slice), as ``livseg.crf``.
-Mode = str
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,10 @@ class Refinement:
     mode: Mode = "3d"
     device: str = "cpu"
     postprocess: PostprocessConfig | None = PostprocessConfig()
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError("--mode", expected=f"one of {', '.join(MODES)}", found=repr(self.mode))
 
 
 class UnaryMemo:
@@ -107,8 +109,8 @@ def predict_labels(cached: CachedCase, params: TrialParams, refinement: Refineme
         inner = tuple(slice(a - r, b - r) for a, b, r in zip(box.start_zyx, box.stop_zyx, cached.region.start_zyx))
         if params.crf is not None:
             image = np.asarray(cached.ct_hu[inner], dtype=np.float32)
-            unary = dense_crf(unary, image, cached.spacing_mm, params.crf, mode=refinement.mode,  # type: ignore[arg-type]
-                              device=refinement.device)
+            unary = dense_crf(unary, image, cached.spacing_mm, params.crf,
+                              mode=refinement.mode, device=refinement.device)
         lookup = np.asarray(cached.class_labels, dtype=np.uint8)
         labels[inner] = lookup[unary.argmax(axis=0)]
     if refinement.postprocess is not None:

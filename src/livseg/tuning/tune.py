@@ -15,7 +15,7 @@ import torch
 from livseg import __version__
 from livseg.datasets import Case, load_dataset
 from livseg.datasets.fetch import cache_root
-from livseg.errors import ConfigError, DatasetError, UnknownNameError
+from livseg.errors import DatasetError, UnknownNameError
 from livseg.inference import load_bundle, resolve_fusion_weights, resolve_model
 from livseg.inference.segmenter import check_device
 from livseg.io.atomic import split_suffix
@@ -147,8 +147,6 @@ def tune_crf(model: str | os.PathLike[str], data: str | os.PathLike[str], *, lay
     cache_folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     refinement = Refinement(mode=mode or crf_settings.mode, device=str(torch_device),
                             postprocess=bundle.settings.postprocess if postprocess else None)
-    if refinement.mode not in ("2d", "3d"):
-        raise ConfigError("--mode", expected="2d or 3d", found=repr(refinement.mode))
 
     started = time.perf_counter()
     cached, stats = cached_cases(bundle, chosen, model_sha256=model_sha256, cache_dir=cache_folder,
