@@ -91,6 +91,14 @@ def test_tune_crf_writes_table_and_settings_and_reuses_its_cache(run_cli, inputs
                                    "--model", tmp_path / "out" / "tuned.pt")
     assert code == 0, stderr
     assert prediction.is_file()
+    # ... and so is the original model with the tuned YAML: the same labels, voxel for voxel.
+    from_yaml = tmp_path / "pred-yaml.nii.gz"
+    code, stdout, stderr = run_cli("predict", phantoms / "images" / "phantom-000.nii.gz", "-o", from_yaml,
+                                   "--model", model, "--crf-config", out)
+    assert code == 0, stderr
+    from livseg.io import read_volume
+
+    assert (read_volume(from_yaml).array == read_volume(prediction).array).all()
 
 
 def test_tune_crf_random_search_with_a_budget(run_cli, inputs, tmp_path):

@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="CT file, DICOM folder, data set or folder")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
                         help="output file (one input) or folder (<case_id>.<suffix> per case)")
+    parser.add_argument("--crf-config", type=Path, default=None, metavar="YAML",
+                        help="tuned CRF parameters and fusion weights written by `livseg tune-crf -o YAML`")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="packaged model name, checkpoint (.pt), bundle (.safetensors) or run folder "
                              "(default: %(default)s)")
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_outputs(args.output, args.output_format, len(cases))
     segmenter = Segmenter.from_checkpoint(
         args.model, args.device, tumour_model=args.tumour_model, tumour=args.tumour, crf=not args.no_crf,
+        settings_file=args.crf_config,
         tta=True if args.tta else None, overlap=args.overlap)
     batch = len(cases) > 1
     results: list[CaseResult] = []

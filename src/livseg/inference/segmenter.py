@@ -151,15 +151,22 @@ class Segmenter:
     @classmethod
     def from_checkpoint(cls, model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "cpu", *,
                         tumour_model: str | os.PathLike[str] | None = None, tumour: bool | None = None,
+                        settings_file: str | os.PathLike[str] | None = None,
                         **options: Any) -> "Segmenter":
         """Load bundles by registry name or path (see :mod:`livseg.inference.registry`).
 
         Without ``tumour_model``, the packaged ``NAME-tumour`` bundle of a named model is used
-        when it exists (unless ``tumour=False``). Other options as for the constructor.
+        when it exists (unless ``tumour=False``). ``settings_file`` is a YAML written by
+        ``livseg tune-crf`` whose ``inference`` values (CRF parameters, fusion weights tau_d)
+        replace the liver bundle's. Other options as for the constructor.
         """
         given_by_name = not os.path.exists(os.fspath(model))
         name, path = resolve_model(model)
         bundle = load_bundle(path, name=name)
+        if settings_file is not None:
+            from livseg.tuning.output import apply_tuned_settings  # tuning builds on inference
+
+            bundle = apply_tuned_settings(bundle, settings_file)
         tumour_bundle = None
         if tumour is not False:
             if tumour_model is not None:
