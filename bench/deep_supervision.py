@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import torch
 
 from livseg.config import load_config
+from livseg.io.atomic import atomic_path
 from livseg.training import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,11 +124,9 @@ def plot(all_runs: dict[int, dict[str, dict[str, Any]]], path: Path, target: flo
     ax_dice.legend(fontsize=6)
     fig.suptitle("dsn3d (deep supervision) vs cnn3d on phantoms")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

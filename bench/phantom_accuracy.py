@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from livseg.config import load_config
+from livseg.io.atomic import atomic_path
 from livseg.training import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,11 +82,9 @@ def plot(results: Sequence[dict[str, Any]], path: Path, goal: float) -> None:
     ax.set(xlabel="epoch", ylabel="validation liver Dice", ylim=(0, 1), title="networks on phantoms")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
