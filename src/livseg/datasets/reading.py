@@ -1,10 +1,10 @@
 """Reading a case: its CT as a Volume, and its reference label as 0/1/2 on exactly the CT's grid.
 
 Unknown spacing stays visible: a volume whose reader says so (``meta["spacing_known"]`` is
-False, e.g. MRC files with a zero voxel size) or whose sidecar JSON says so (``NAME.json``
-beside ``NAME.nii.gz`` holding ``{"spacing_known": false}``, as ``livseg data fetch
-lits-sample`` writes) is returned with ``meta["spacing_known"] = False`` and the placeholder
-spacing of the file, unless the caller passes ``spacing_mm``.
+False, e.g. MRC files with a zero voxel size, or a NIfTI whose ``NAME.json`` sidecar holds
+``{"spacing_known": false}`` as ``livseg data fetch lits-sample`` writes; ``livseg.io``
+honours the sidecar) is returned with the file's placeholder spacing, unless the caller
+passes ``spacing_mm``.
 """
 
 from __future__ import annotations
