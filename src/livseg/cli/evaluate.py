@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from livseg.errors import DatasetError, InputNotFoundError, InvalidImageError, LivsegError
-from livseg.io import read_volume
+from livseg.io import read_volume, require_known_spacing
 from livseg.io.atomic import split_suffix
 from livseg.metrics.case import DEFAULT_TOLERANCE_MM, CaseMetrics, evaluate_case
 from livseg.metrics.structures import check_label_map
@@ -144,7 +144,8 @@ def _label_map(text: str | None):
 def _read_labels(path: Path, label_map_text: str | None, spacing_mm: Sequence[float] | None) -> Volume:
     """A label file as a 0/1/2 Volume: mapped with ``label_map_text`` if given, else checked."""
     volume = read_volume(path, kind="label", spacing_mm=spacing_mm)
-    _require_known_spacing(volume)
+    require_known_spacing(volume, what="distances and volumes in mm",
+                          fix="pass --spacing-mm X Y Z")
     parsed = _label_map(label_map_text)
     if parsed is None:
         check_label_map(volume)
@@ -153,13 +154,6 @@ def _read_labels(path: Path, label_map_text: str | None, spacing_mm: Sequence[fl
 
     mapped = apply_label_map(volume.array, parsed.mapping, parsed.default, subject=str(path))
     return volume.with_array(mapped)
-
-
-def _require_known_spacing(volume: Volume) -> None:
-    if volume.meta.get("spacing_known", True) is False:
-        raise InvalidImageError(volume.source, expected="a label file with a known voxel spacing",
-                                found="a placeholder spacing (the file does not record it)",
-                                fix="pass --spacing-mm X Y Z; distances in mm cannot be measured without it")
 
 
 def _on_reference_grid(prediction: Volume, reference: Volume, resample: bool) -> Volume:
@@ -231,7 +225,8 @@ def _evaluate_dataset(args: argparse.Namespace) -> list[tuple[CaseMetrics, dict]
     for case, path in tqdm(pairs, desc="evaluate", unit="case", disable=not sys.stderr.isatty()):
         image = read_case_image(case, spacing_mm=args.spacing_mm)
         reference = read_case_label(case, image=image)
-        _require_known_spacing(reference)
+        require_known_spacing(reference, what="distances and volumes in mm",
+                              fix="pass --spacing-mm X Y Z")
         prediction = _on_reference_grid(_read_labels(path, args.label_map, args.spacing_mm), reference,
                                         args.resample_pred)
         metrics = evaluate_case(reference, prediction, case_id=case.case_id, tolerance_mm=args.tolerance_mm)

@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 from livseg.config import PreprocessingConfig
-from livseg.errors import ConfigError, InvalidImageError
+from livseg.errors import ConfigError
+from livseg.io.spacing import require_known_spacing
 from livseg.preprocessing import (
     CropRecord,
     PreprocessRecord,
@@ -72,12 +73,9 @@ def prepare_for_inference(ct: Volume, config: PreprocessingConfig, *, roi: Volum
     """
     if ct.array.size <= one_shot_voxels or config.normalisation == "zscore":
         return prepare_image(ct, config, roi=roi)
-    if ct.meta.get("spacing_known") is False and config.spacing_mm is not None:
-        # The same refusal as prepare_image's: resampling to mm needs the real spacing.
-        raise InvalidImageError(
-            ct.source, expected="a known voxel spacing to resample to "
-            f"{'x'.join(f'{s:g}' for s in config.spacing_mm)} mm",
-            found="a placeholder spacing (the file does not record it)",
+    if config.spacing_mm is not None:  # the same refusal as prepare_image's
+        require_known_spacing(
+            ct, what=f"resampling to {'x'.join(f'{s:g}' for s in config.spacing_mm)} mm",
             fix="give the spacing when reading the case, or use a model without a target spacing")
     if config.orientation is not None:
         turned_ct, turned = reorient(ct, config.orientation)

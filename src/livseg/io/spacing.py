@@ -20,12 +20,13 @@ def spacing_known(volume: Volume) -> bool:
     return bool(volume.meta.get("spacing_known", True))
 
 
-def require_known_spacing(volume: Volume, *, what: str) -> None:
+def require_known_spacing(volume: Volume, *, what: str, fix: str | None = None) -> None:
     """Raise InvalidImageError when ``volume``'s spacing is unknown.
 
     Args:
         volume: the volume about to be used in mm.
         what: what needs millimetres, for the message (e.g. "resampling to 1 mm").
+        fix: what the user should do, when the caller knows better than the generic advice.
     """
     if spacing_known(volume):
         return
@@ -34,7 +35,7 @@ def require_known_spacing(volume: Volume, *, what: str) -> None:
         volume.source,
         expected=f"a known voxel spacing in mm for {what}",
         found="none recorded in the file" + (f" ({note})" if note else ""),
-        fix="give it: read_volume(path, spacing_mm=(x, y, z)) or --spacing-mm X Y Z",
+        fix=fix or "give it: read_volume(path, spacing_mm=(x, y, z)) or --spacing-mm X Y Z",
     )
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from livseg.config import PreprocessingConfig
-from livseg.errors import ConfigError, InvalidImageError
+from livseg.errors import ConfigError
+from livseg.io.spacing import require_known_spacing, spacing_known
 from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop, uncrop
 from livseg.preprocessing.intensity import clip_and_normalise
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, invert_reorient, reorient
@@ -93,12 +94,10 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
     Returns:
         (float32 Volume on the prepared grid, record to invert it).
     """
-    spacing_unknown = ct.meta.get("spacing_known") is False
-    if spacing_unknown and config.spacing_mm is not None:
-        raise InvalidImageError(
-            ct.source, expected="a known voxel spacing to resample to "
-            f"{'x'.join(f'{s:g}' for s in config.spacing_mm)} mm",
-            found="a placeholder spacing (the file does not record it)",
+    spacing_unknown = not spacing_known(ct)
+    if config.spacing_mm is not None:
+        require_known_spacing(
+            ct, what=f"resampling to {'x'.join(f'{s:g}' for s in config.spacing_mm)} mm",
             fix="give the spacing when reading the case, or set preprocessing.spacing_mm=null "
                 "to use the voxel grid as it is")
     if spacing_unknown:
