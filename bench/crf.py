@@ -24,8 +24,11 @@ VmHWM minus VmRSS before the run; for ``--device cuda`` the peak CUDA allocation
 Run:  .venv/bin/python bench/crf.py                  (about 2-4 minutes on 2 busy cores)
       .venv/bin/python bench/crf.py --cases slice cube --repeats 2        (quick look)
       .venv/bin/python bench/crf.py --device cuda     (livseg on a GPU, pydensecrf on the CPU)
-Needs pydensecrf2 (the ``dev`` extra) and, for the CHAOS cases, ../shared/data (or
-LIVSEG_SHARED_DATA).
+The reference needs pydensecrf2 (the ``dev`` extra); without it (e.g. on a GPU machine) only
+livseg is timed and the reference columns show "-". The CHAOS cases need ../shared/data (or
+LIVSEG_SHARED_DATA). With ``--device cuda`` the timed region is bracketed by
+``torch.cuda.synchronize()`` and includes the host-to-device copy of the inputs and the copy
+of the result back (as a caller with numpy arrays would pay).
 """
 
 from __future__ import annotations
@@ -154,41 +157,56 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2.0 * np.logical_and(a, b).sum() / total) if total else 1.0
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def run_case(name: str, image, label, spacing, mode: str, params: CrfParams, repeats: int,
-             device: torch.device, threads: int) -> dict:
+             device: torch.device, threads: int, with_reference: bool) -> dict:
     prob = noisy_unary(label, spacing, seed=1)
 
     def ours():
         out = dense_crf(torch.from_numpy(prob), image, spacing, params, mode=mode, device=device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return out
+        return out.cpu()  # waits for the device (a no-op copy on the CPU)
 
     def reference():
         return reference_dense_crf(prob, image, spacing, params, mode=mode)
 
+    if device.type == "cuda":
+        ours()  # untimed warm-up: CUDA context, kernels and the caching allocator
+    functions = (("ref", reference),) if with_reference else ()
+    functions += (("livseg", ours),)
     times = {"ref": math.inf, "livseg": math.inf}
     cpu_times = {"ref": math.inf, "livseg": math.inf}
     results = {}
     for _ in range(repeats):  # alternate, so that changes in machine load hit both
-        for key, function in (("ref", reference), ("livseg", ours)):
+        for key, function in functions:
+            _synchronize(device)
             started, cpu_started = time.perf_counter(), time.process_time()
             results[key] = function()
+            _synchronize(device)
             times[key] = min(times[key], time.perf_counter() - started)
             cpu_times[key] = min(cpu_times[key], time.process_time() - cpu_started)
-    ref_labels = results["ref"].argmax(0)
-    our_labels = results["livseg"].argmax(0).cpu().numpy()
+    our_labels = results["livseg"].argmax(0).numpy()
     truth = label > 0
-    return {
+    row = {
         "case": name, "shape": "x".join(str(n) for n in image.shape[::-1]), "mode": mode,
-        "ref_s": times["ref"], "livseg_s": times["livseg"], "speedup": times["ref"] / times["livseg"],
-        "ref_cpu_s": cpu_times["ref"], "livseg_cpu_s": cpu_times["livseg"],
-        "agreement": 100.0 * float((ref_labels == our_labels).mean()),
-        "dice_unary": dice(prob.argmax(0) == 1, truth), "dice_ref": dice(ref_labels == 1, truth),
-        "dice_livseg": dice(our_labels == 1, truth),
-        "ref_mb": peak_memory_mb(prob, image, spacing, "ref", mode, device, threads),
-        "livseg_mb": peak_memory_mb(prob, image, spacing, "livseg", mode, device, threads),
+        "ref_s": None, "livseg_s": times["livseg"], "speedup": None,
+        "ref_cpu_s": None, "livseg_cpu_s": cpu_times["livseg"], "agreement": None,
+        "dice_unary": dice(prob.argmax(0) == 1, truth), "dice_ref": None, "dice_livseg": dice(our_labels == 1, truth),
+        "ref_mb": None, "livseg_mb": peak_memory_mb(prob, image, spacing, "livseg", mode, device, threads),
     }
+    if with_reference:
+        ref_labels = results["ref"].argmax(0)
+        row.update(ref_s=times["ref"], speedup=times["ref"] / times["livseg"], ref_cpu_s=cpu_times["ref"],
+                   agreement=100.0 * float((ref_labels == our_labels).mean()), dice_ref=dice(ref_labels == 1, truth),
+                   ref_mb=peak_memory_mb(prob, image, spacing, "ref", mode, device, threads))
+    return row
+
+
+def _fmt(value, spec: str, width: int = 0) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}{spec}}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,15 +224,22 @@ def main(argv: list[str] | None = None) -> int:
         measure_memory(folder, which, mode, device_name, int(threads))
         return 0
 
-    if not pydensecrf_available():
-        print("pydensecrf is not installed: pip install pydensecrf2 (the dev extra)")
-        return 1
+    with_reference = pydensecrf_available()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     params = CrfParams()
+    device_name = device.type
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            print("--device cuda: no CUDA device is available to this torch build")
+            return 1
+        device_name = f"{device} ({torch.cuda.get_device_name(device)})"
     print(f"livseg.crf vs pydensecrf2 | {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({args.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
-          f"livseg device {device}")
+          f"livseg device {device_name}")
+    if not with_reference:
+        print("pydensecrf is not installed (pip install pydensecrf2, the dev extra): timing livseg only, "
+              "'-' in the reference columns")
     print(f"params: {params}")
 
     inputs = []
@@ -241,11 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for name, image, label, spacing, mode in inputs:
-        row = run_case(name, image, label, spacing, mode, params, args.repeats, device, args.threads)
-        memory = "/".join("n/a" if row[k] is None else f"{row[k]:.0f}" for k in ("ref_mb", "livseg_mb"))
-        print(f"{row['case']:9} {row['shape']:13} {row['mode']:4} {row['ref_s']:12.3f} {row['livseg_s']:9.3f} "
-              f"{row['speedup']:7.1f}x {row['ref_cpu_s']:8.2f}/{row['livseg_cpu_s']:<8.2f} {row['agreement']:8.3f} "
-              f"{row['dice_unary']:.4f}/{row['dice_ref']:.4f}/{row['dice_livseg']:.4f} {memory:>19}", flush=True)
+        row = run_case(name, image, label, spacing, mode, params, args.repeats, device, args.threads, with_reference)
+        memory = "/".join(("-" if not with_reference else "n/a") if row[k] is None else f"{row[k]:.0f}"
+                          for k in ("ref_mb", "livseg_mb"))
+        speedup = "-" if row["speedup"] is None else f"{row['speedup']:.1f}x"
+        print(f"{row['case']:9} {row['shape']:13} {row['mode']:4} {_fmt(row['ref_s'], '.3f', 12)} "
+              f"{row['livseg_s']:9.3f} {speedup:>8} {_fmt(row['ref_cpu_s'], '.2f', 8)}/{row['livseg_cpu_s']:<8.2f} "
+              f"{_fmt(row['agreement'], '.3f', 8)} "
+              f"{row['dice_unary']:.4f}/{_fmt(row['dice_ref'], '.4f')}/{row['dice_livseg']:.4f} {memory:>19}",
+              flush=True)
     return 0
 
 

@@ -122,3 +122,57 @@ def test_uncoupled_axis_keeps_slices_independent():
     bilateral = BilateralGridFilter(image.float(), sigmas, theta_hu)
     errors = relative_errors(bilateral.apply(values.reshape(-1).float()), exact).view(shape)[1]
     assert float(errors.mean()) < 0.05
+
+
+def test_matmul_y_tents_equal_the_strided_ones(monkeypatch):
+    """The bilateral grid's y passes as batched matrix products (CPU) equal grid_ops' tents."""
+    shape = (5, 37, 29)  # 37 rows: not a whole number of y cells
+    image = smooth_image(shape, seed=9).float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(10))
+    sigmas = [7.0 / s for s in SPACING_ZYX]
+    by_matmul = BilateralGridFilter(image, sigmas, 15.0)
+    assert by_matmul._y_by_matmul and by_matmul._cells_zy[1] > 1 and shape[1] % by_matmul._cells_zy[1]
+    monkeypatch.setattr(filters, "Y_BY_MATMUL", False)
+    strided = BilateralGridFilter(image, sigmas, 15.0)
+    assert not strided._y_by_matmul
+    torch.testing.assert_close(by_matmul.apply(values), strided.apply(values), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(by_matmul.normalise_symmetric(), strided.normalise_symmetric(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(by_matmul.apply(values), strided.apply(values), rtol=1e-5, atol=1e-5)
+
+
+def test_int64_scatter_equals_int32_index_add(monkeypatch):
+    shape = (4, 21, 33)
+    image = smooth_image(shape, seed=11).float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(12))
+    sigmas = [6.0 / s for s in SPACING_ZYX]
+    scattered = BilateralGridFilter(image, sigmas, 20.0)
+    assert scattered._scatter_index is not None and scattered._scatter_index.dtype == torch.int64
+    monkeypatch.setattr(filters, "SCATTER_INT64_MAX_VOXELS", 0)
+    index_added = BilateralGridFilter(image, sigmas, 20.0)
+    assert index_added._scatter_index is None
+    torch.testing.assert_close(scattered.apply(values), index_added.apply(values), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sigmas", [(1.3, 3.75, 3.75), (0.0, 4.1, 4.1), (0.0, 0.5, 2.0)])
+def test_spatial_normaliser_is_the_filter_of_ones(sigmas):
+    """The separable shortcut for K 1 gives what a full apply of ones gives."""
+    shape = (6, 23, 31)
+    spatial = SpatialGaussianFilter(shape, sigmas)
+    expected = torch.rsqrt(spatial.apply(torch.ones(int(np.prod(shape)))).clone() + 1e-20)
+    torch.testing.assert_close(spatial.normalise_symmetric(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_apply_into_adds_the_scaled_result():
+    shape = (3, 19, 23)
+    image = smooth_image(shape, seed=13).float()
+    generator = torch.Generator().manual_seed(14)
+    values, base = torch.rand(2, int(np.prod(shape)), generator=generator)
+    sigmas = [5.0 / s for s in SPACING_ZYX]
+    for filter_ in (BilateralGridFilter(image, sigmas, 20.0), SpatialGaussianFilter(shape, sigmas)):
+        for normalised in (False, True):
+            if normalised:
+                filter_.normalise_symmetric()
+            expected = base + 0.7 * filter_.apply(values).clone()
+            into = base.clone()
+            assert filter_.apply(values, into=into, alpha=0.7) is into
+            torch.testing.assert_close(into, expected, rtol=1e-5, atol=1e-6)

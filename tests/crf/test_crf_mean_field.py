@@ -136,14 +136,38 @@ def test_2d_mode_equals_slice_by_slice(case):
         assert (single.argmax(0) == batched[:, k].argmax(0)).mean() > 0.998
 
 
-def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch):
-    """On a CPU, 2D mode runs the slices in slabs; the slabs share one intensity grid."""
-    from livseg.crf import filters
+@pytest.mark.parametrize("threads", [1, 2])
+def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads):
+    """On a CPU, 2D mode runs the slices in slabs (one per thread); the slabs share one intensity grid."""
+    from livseg.crf import filters, mean_field
 
     image, _, prob = case
     whole = dense_crf(prob, image, SPACING, mode="2d")
+    monkeypatch.setattr(mean_field, "SINGLE_THREAD_MAX_VOXELS", 0)  # the small case would skip the slabs
     monkeypatch.setattr(filters, "SLAB_VOXELS", 5 * image.shape[1] * image.shape[2])  # 5 + 5 + 2 slices
-    np.testing.assert_allclose(dense_crf(prob, image, SPACING, mode="2d"), whole, atol=1e-5)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        np.testing.assert_allclose(dense_crf(prob, image, SPACING, mode="2d"), whole, atol=1e-5)
+        assert torch.get_num_threads() == threads  # the caller's setting is left alone
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("mode", ["3d", "2d"])
+def test_small_input_runs_single_threaded_with_the_same_result(case, monkeypatch, mode):
+    from livseg.crf import mean_field
+
+    image, _, prob = case
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        single = dense_crf(prob, image, SPACING, mode=mode)  # below SINGLE_THREAD_MAX_VOXELS
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(mean_field, "SINGLE_THREAD_MAX_VOXELS", 0)
+        np.testing.assert_allclose(dense_crf(prob, image, SPACING, mode=mode), single, atol=1e-5)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_stronger_bilateral_weight_removes_more_noise(case):

@@ -152,7 +152,7 @@ class SpatialGaussianFilter:
         self.shape = tuple(int(n) for n in shape_zyx)
         self._axes = _RegularAxes(self.shape, sigma_voxels_zyx, SMOOTHNESS_CELL_PER_SIGMA)
         self._out = torch.empty(math.prod(self.shape), device=device, dtype=dtype)
-
+        self._scaled = torch.empty_like(self._out)
         self._norm: torch.Tensor | None = None
 
     def normalise_symmetric(self) -> torch.Tensor:
@@ -177,7 +177,7 @@ class SpatialGaussianFilter:
         ``into`` (N,) it is instead added to ``into`` times ``alpha``, and ``into`` is returned.
         """
         if self._norm is not None:
-            values = values * self._norm
+            values = torch.mul(values, self._norm, out=self._scaled)
         out = self._axes.up(self._axes.blur(self._axes.down(values.view(self.shape))), out=self._out)
         out = out.reshape(-1)
         if into is not None:
