@@ -48,7 +48,7 @@ def bench_overrides(args: argparse.Namespace, seed: int) -> list[str]:
         f"training.patches_per_epoch={args.patches}",
         f"training.batch_size={args.batch}",
         f"training.seed={seed}",
-        "training.device=cpu",
+        f"training.device={args.device}",
         f"training.threads={args.threads}",
         f"optimiser.name={args.optimiser}",
         f"optimiser.lr={args.lr}",
@@ -144,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schedule", default="constant")
     parser.add_argument("--augment", action="store_true", help="keep the configs' augmentation on")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--budget-seconds", type=float, default=None, help="per network and seed")
     parser.add_argument("--figure", type=Path, default=REPO / "bench" / "figures" / "deep_supervision.png")

@@ -42,7 +42,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
         f"training.epochs={args.epochs}",
         f"training.patches_per_epoch={args.patches}",
         f"training.seed={args.seed}",
-        "training.device=cpu",
+        f"training.device={args.device}",
         f"training.threads={args.threads}",
         f"schedule.name={args.schedule}",
         f"augmentation.enabled={str(args.augment).lower()}",
@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schedule", default="constant")
     parser.add_argument("--augment", action="store_true", help="keep the configs' augmentation on")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--goal", type=float, default=0.9)
     parser.add_argument("--stop-at", type=float, default=0.95, help="stop a network early at this val Dice")

@@ -96,11 +96,14 @@ def test_saved_resolved_config_loads_back_equal(tmp_path):
     assert [p.name for p in saved.parent.iterdir()] == ["config.yaml"]  # no temp file left
 
 
-def test_data_needs_exactly_one_source():
+def test_data_needs_a_source_and_sources_combine():
     with pytest.raises(ConfigError, match="data.root"):
         config_from_dict({})
-    with pytest.raises(ConfigError, match="both"):
-        config_from_dict({"data": {"root": "/x", "phantoms": {"n": 2}}})
+    both = config_from_dict({"data": {"root": "/x", "phantoms": {"n": 2}, "samples": ["lits-sample"],
+                                      "sample_spacing_mm": [1, 1, 1]}})
+    assert both.data.root == "/x" and both.data.phantoms.n == 2 and both.data.samples == ("lits-sample",)
+    with pytest.raises(ConfigError, match="sample_spacing_mm"):
+        config_from_dict({"data": {"samples": ["lits-sample"], "sample_spacing_mm": [1, 0, 1]}})
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)

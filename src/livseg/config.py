@@ -65,6 +65,13 @@ class DataConfig:
         val_fraction: share of cases held out for validation when no folds are used.
         folds: "none", "leave-one-out", or an integer k for k-fold cross-validation.
         fold: which fold is held out (0-based; with leave-one-out: the held-out case's index).
+        samples: names of fetchable samples (``livseg data fetch``, e.g. "lits-sample") to add
+            as cases; they are fetched into the cache when missing.
+        sample_spacing_mm: spacing (x, y, z; mm) to assume for samples whose files record none
+            (the LiTS sample); None refuses such samples.
+
+    ``root``, ``samples`` and ``phantoms`` may be combined: the cases are the data set's (after
+    ``cases``), then the samples, then the phantoms (ids ``phantom-NNN``).
     """
 
     root: str | None = None
@@ -76,6 +83,8 @@ class DataConfig:
     val_fraction: float = 0.2
     folds: int | str = "none"
     fold: int = 0
+    samples: tuple[str, ...] = ()
+    sample_spacing_mm: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,8 @@ class TrainingConfig:
         context_voxels: extra voxels of image context on each side of the patch (valid
             convolutions); the network input is ``patch + 2 * context``.
         foreground_fraction: share of patches centred on a foreground voxel.
+        phantom_share: share of patches drawn from phantoms (ids ``phantom-*``) when real cases
+            and phantoms are mixed; None draws cases uniformly.
         seed: seed of every random choice (patches, augmentation, initialisation).
         deterministic: seeds plus ``torch.use_deterministic_algorithms`` (bit-exact on CPU).
         device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
@@ -247,6 +258,7 @@ class TrainingConfig:
     patch_voxels_xyz: tuple[int, int, int] = (96, 96, 96)
     context_voxels: int = 0
     foreground_fraction: float = 0.33
+    phantom_share: float | None = None
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
@@ -450,12 +462,12 @@ def _check_values(config: Config, source: str, require_data: bool = True) -> Non
                            found=repr(found), fix=fix)
 
     data, tr, pre = config.data, config.training, config.preprocessing
-    if require_data and data.root is None and data.phantoms is None:
-        raise ConfigError(source, detail="no data", expected="'data.root' (a data-set folder) or 'data.phantoms'",
-                          found="neither", fix="add data: {root: PATH} or data: {phantoms: {n: 12}}")
-    if data.root is not None and data.phantoms is not None:
-        raise ConfigError(source, detail="two data sources", expected="either 'data.root' or 'data.phantoms'",
-                          found="both", fix="remove one of them")
+    if require_data and data.root is None and data.phantoms is None and not data.samples:
+        raise ConfigError(source, detail="no data",
+                          expected="'data.root' (a data-set folder), 'data.samples' or 'data.phantoms'",
+                          found="none of them", fix="add data: {root: PATH} or data: {phantoms: {n: 12}}")
+    if data.sample_spacing_mm is not None and min(data.sample_spacing_mm) <= 0:
+        raise bad("data.sample_spacing_mm", "positive spacings in mm", list(data.sample_spacing_mm))
     if isinstance(data.folds, str) and data.folds not in ("none", "leave-one-out"):
         raise bad("data.folds", "'none', 'leave-one-out' or an integer k >= 2", data.folds)
     if isinstance(data.folds, int) and data.folds < 2:
@@ -485,6 +497,8 @@ def _check_values(config: Config, source: str, require_data: bool = True) -> Non
                                ("schedule.step_epochs", config.schedule.step_epochs, 1)):
         if value < low_ok:
             raise bad(key, f"an integer >= {low_ok}", value)
+    if tr.phantom_share is not None and not 0.0 <= tr.phantom_share <= 1.0:
+        raise bad("training.phantom_share", "a fraction in [0, 1] or null", tr.phantom_share)
     if not 0.0 <= tr.foreground_fraction <= 1.0:
         raise bad("training.foreground_fraction", "a fraction in [0, 1]", tr.foreground_fraction)
     if not 0.0 <= config.validation.overlap < 1.0:

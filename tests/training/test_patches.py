@@ -85,3 +85,17 @@ def test_clamped_centres_keep_the_patch_inside_and_the_foreground_in_it():
         assert 2 <= z <= 8 and 2 <= y <= 10 and 3 <= x <= 11
         patch = extract_patch(cases[0].target, request.centre_zyx, (4, 4, 6), 0)
         assert patch.shape == (4, 4, 6) and (not request.foreground or patch.any())
+
+
+def test_phantom_share_weights_the_case_choice():
+    from livseg.training.patches import case_probabilities
+
+    ids = ["chaos", "totalseg"] + [f"phantom-{i:03d}" for i in range(8)]
+    probs = case_probabilities(ids, 0.25)
+    assert probs is not None and abs(probs.sum() - 1) < 1e-12
+    assert abs(probs[:2].sum() - 0.75) < 1e-12 and abs(probs[2:].sum() - 0.25) < 1e-12
+    assert case_probabilities(ids, None) is None and case_probabilities(ids[2:], 0.25) is None
+    cases = [_case() for _ in ids]
+    plan = plan_epoch(cases, count=2000, foreground_fraction=0.5, seed=0, epoch=0, case_probs=probs)
+    real = sum(r.case_index < 2 for r in plan) / len(plan)
+    assert 0.70 < real < 0.80  # 0.75 expected; binomial sd about 0.01

@@ -4,6 +4,7 @@
     livseg train [CONFIG.yaml] --resume RUN_DIR [--set training.epochs=N]
     livseg train [CONFIG.yaml] --overfit-one CASE [--label LABEL] [--target-dice 0.95]
                  [--max-epochs N] [--budget-minutes M] [--out RUN_DIR]
+    livseg train CONFIG.yaml --budget-minutes M     (stop at the end of the epoch that passes M)
 
 Under ``torchrun --nproc_per_node N -m livseg train CONFIG.yaml`` the same command trains with
 DistributedDataParallel; rank 0 alone writes the run folder.
@@ -38,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "with --resume: the resumed run's folder)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue a run from its last.pt (or from a given checkpoint file)")
+    parser.add_argument("--budget-minutes", type=float,
+                        help="stop after this much training time, at the end of an epoch (default: none)")
     overfit = parser.add_argument_group("overfit-one sanity check")
     overfit.add_argument("--overfit-one", metavar="CASE",
                          help="train on one case until its Dice passes --target-dice: an image path (with "
@@ -45,7 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     overfit.add_argument("--label", type=Path, help="the label file of an --overfit-one image path")
     overfit.add_argument("--target-dice", type=float, default=0.95, help="Dice to reach (default 0.95)")
     overfit.add_argument("--max-epochs", type=int, help="epoch budget (default: training.epochs)")
-    overfit.add_argument("--budget-minutes", type=float, help="time budget in minutes (default: none)")
     parser.set_defaults(func=run)
 
 
@@ -125,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
     from livseg.training.engine import train
 
-    result = train(config, out_dir, resume=args.resume, progress=True)
+    budget = None if args.budget_minutes is None else args.budget_minutes * 60.0
+    result = train(config, out_dir, resume=args.resume, progress=True, max_seconds=budget)
     if rank == 0:
         history = result.history
         last = history[-1] if history else {}

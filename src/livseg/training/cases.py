@@ -120,17 +120,51 @@ def pair_source(image: str | os.PathLike[str], label: str | os.PathLike[str],
     return case_source(case, spacing_mm=spacing_mm)
 
 
-def sources_for(data: DataConfig) -> list[CaseSource]:
-    """The cases a config's data section names, restricted to ``data.cases`` when given."""
-    sources = phantom_sources(data) if data.phantoms is not None else dataset_sources(data)
-    if data.cases:
-        known = {s.case_id: s for s in sources}
-        missing = [c for c in data.cases if c not in known]
-        if missing:
-            raise ConfigError("data.cases", expected=f"case ids of the data set ({', '.join(list(known)[:10])}...)",
-                              found=f"unknown ids {missing[:5]}")
-        sources = [known[c] for c in data.cases]
+def sample_sources(data: DataConfig) -> list[CaseSource]:
+    """One source per fetchable sample in ``data.samples`` (fetched into the cache if missing).
+
+    A sample whose files record no spacing (the LiTS crop) is read with ``data.sample_spacing_mm``;
+    without it, reading refuses the sample (``livseg.io.require_known_spacing``).
+    """
+    from livseg.datasets import fetch_sample, sample_case
+
+    sources = []
+    for name in data.samples:
+        fetch_sample(name)
+        case = sample_case(name)
+        spacing = data.sample_spacing_mm if not case.extra.get("spacing_known", True) else None
+        if not case.extra.get("spacing_known", True) and spacing is None:
+            raise ConfigError("data.sample_spacing_mm", expected=f"a spacing (mm) to assume for {name}, "
+                              "whose files record none", found="none",
+                              fix="set data.sample_spacing_mm: [x, y, z] or leave the sample out")
+        sources.append(case_source(case, spacing_mm=spacing))
     return sources
+
+
+def sources_for(data: DataConfig) -> list[CaseSource]:
+    """The cases a config's data section names: the data set's cases, then the samples, then
+    the phantoms.
+
+    ``data.cases`` restricts (and orders) the data set's cases and the samples; with phantoms
+    alone it restricts the phantoms.
+    """
+    files = (dataset_sources(data) if data.root is not None else []) + sample_sources(data)
+    phantoms = phantom_sources(data) if data.phantoms is not None else []
+    if not files:
+        return _only(phantoms, data.cases)
+    return _only(files, data.cases) + phantoms
+
+
+def _only(sources: list[CaseSource], wanted: Sequence[str]) -> list[CaseSource]:
+    """``sources`` restricted to the ids in ``wanted``, in that order (all when it is empty)."""
+    if not wanted:
+        return sources
+    known = {s.case_id: s for s in sources}
+    missing = [c for c in wanted if c not in known]
+    if missing:
+        raise ConfigError("data.cases", expected=f"case ids of the data set ({', '.join(list(known)[:10])}...)",
+                          found=f"unknown ids {missing[:5]}")
+    return [known[c] for c in wanted]
 
 
 def split_cases(case_ids: Sequence[str], data: DataConfig, seed: int) -> tuple[list[str], list[str]]:

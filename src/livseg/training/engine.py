@@ -51,6 +51,7 @@ from livseg.training.patches import (
     TrainingCase,
     extract_patch,
     load_training_case,
+    case_probabilities,
     plan_epoch,
     share_of,
 )
@@ -328,7 +329,8 @@ def _train(config: Config, out_dir: Path, runtime: Runtime, *, resume, sources, 
         if config.output.tensorboard:
             tensorboard = TensorBoardLog(out_dir / "tensorboard")
 
-    augmenter = Augmenter(config.augmentation)
+    augmenter = Augmenter(config.augmentation, device=device)
+    case_probs = case_probabilities([c.case_id for c in train_cases], tr.phantom_share)
     patch_zyx = tuple(int(s) for s in tr.patch_voxels_xyz[::-1])
     input_zyx = tuple(s + 2 * tr.context_voxels for s in patch_zyx)
     num_classes = config.num_classes
@@ -339,7 +341,8 @@ def _train(config: Config, out_dir: Path, runtime: Runtime, *, resume, sources, 
         epoch_start = time.perf_counter()
         objective.set_epoch(epoch)
         lr = optimiser.param_groups[0]["lr"]
-        plan = plan_epoch(train_cases, tr.patches_per_epoch, tr.foreground_fraction, tr.seed, epoch, patch_zyx)
+        plan = plan_epoch(train_cases, tr.patches_per_epoch, tr.foreground_fraction, tr.seed, epoch, patch_zyx,
+                          case_probs=case_probs)
         mine = share_of(plan, runtime.rank, runtime.world_size)
         model.train()
         term_sums: dict[str, float] = {}

@@ -103,8 +103,24 @@ def clamp_centre(centre_zyx: Sequence[int], patch_zyx: Sequence[int], shape_zyx:
     return tuple(out)  # type: ignore[return-value]
 
 
+def case_probabilities(case_ids: Sequence[str], phantom_share: float | None) -> np.ndarray | None:
+    """Per-case sampling probabilities giving phantoms (ids ``phantom-*``) ``phantom_share`` of
+    the patches and the other (real) cases the rest, uniformly within each group.
+
+    None (uniform over all cases) when ``phantom_share`` is None or one group is empty.
+    """
+    if phantom_share is None:
+        return None
+    phantom = np.array([c.startswith("phantom-") for c in case_ids], dtype=bool)
+    if phantom.all() or not phantom.any():
+        return None
+    probs = np.where(phantom, phantom_share / phantom.sum(), (1.0 - phantom_share) / (~phantom).sum())
+    return probs / probs.sum()
+
+
 def plan_epoch(cases: Sequence[TrainingCase], count: int, foreground_fraction: float,
-               seed: int, epoch: int, patch_zyx: Sequence[int] | None = None) -> list[PatchRequest]:
+               seed: int, epoch: int, patch_zyx: Sequence[int] | None = None,
+               case_probs: Sequence[float] | None = None) -> list[PatchRequest]:
     """The patches of one epoch, the same for every process and every resumption.
 
     Exactly ``round(count * foreground_fraction)`` patches are centred on a random foreground
@@ -112,6 +128,7 @@ def plan_epoch(cases: Sequence[TrainingCase], count: int, foreground_fraction: f
     voxel); the rest on a uniformly random voxel. Cases are chosen uniformly. With
     ``patch_zyx`` (the labelled patch size) centres are clamped so the labelled patch stays
     inside the volume (:func:`clamp_centre`); context beyond it may still be padding.
+    ``case_probs`` (one per case, summing to 1) replaces the uniform choice of cases.
     """
     rng = np.random.default_rng([seed, epoch, 0x5EED])
     n_foreground = int(round(count * foreground_fraction))
@@ -120,7 +137,8 @@ def plan_epoch(cases: Sequence[TrainingCase], count: int, foreground_fraction: f
     rng.shuffle(is_foreground)
     plan = []
     for index in range(count):
-        case_index = int(rng.integers(len(cases)))
+        case_index = (int(rng.integers(len(cases))) if case_probs is None
+                      else int(rng.choice(len(cases), p=case_probs)))
         case = cases[case_index]
         wants_foreground = bool(is_foreground[index]) and len(case.foreground_zyx) > 0
         if wants_foreground:
