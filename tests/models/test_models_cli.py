@@ -12,8 +12,12 @@ from livseg.models import model_names
 def test_models_list_json_without_receptive_fields(run_cli):
     code, out, err = run_cli("models", "list", "--json", "--no-receptive-field")
     assert code == 0, err
-    rows = json.loads(out)
+    listing = json.loads(out)
+    rows = listing["networks"]
     assert [r["name"] for r in rows] == model_names()
+    packaged = {r["name"]: r for r in listing["packaged"]}
+    assert packaged["default"]["task"] == "liver" and packaged["default-tumour"]["task"] == "tumour"
+    assert packaged["default"]["parameters"] > 100_000 and packaged["default"]["megabytes"] < 10
     by_name = {r["name"]: r for r in rows}
     assert by_name["dsn3d"]["parameters"] == 432_870 and by_name["dsn3d"]["branches"] == 2
     assert by_name["cnn3d"]["branches"] == 0 and by_name["cnn3d"]["receptive_field"] is None
@@ -23,8 +27,9 @@ def test_models_list_json_without_receptive_fields(run_cli):
 def test_models_list_table_without_receptive_fields(run_cli):
     code, out, err = run_cli("models", "list", "--no-receptive-field")
     assert code == 0, err
-    lines = out.splitlines()
+    lines = out.split("\n\n")[0].splitlines()
     assert lines[0].split()[:2] == ["NAME", "PARAMETERS"] and len(lines) == 1 + len(model_names())
+    assert "Packaged trained models" in out and "  default " in out
     assert next(line for line in lines if line.startswith("dsn3d ")).split()[1:4] == ["432,870", "-", "2"]
 
 
@@ -32,7 +37,7 @@ def test_models_list_table_without_receptive_fields(run_cli):
 def test_models_list_table_shows_measured_receptive_fields(run_cli):
     code, out, err = run_cli("models", "list")
     assert code == 0, err
-    lines = out.splitlines()
+    lines = out.split("\n\n")[0].splitlines()
     assert lines[0].split()[:2] == ["NAME", "PARAMETERS"]
     cnn = next(line for line in lines if line.startswith("cnn3d "))
     assert cnn.split()[1:4] == ["370,482", "46x72x72", "0"]

@@ -127,3 +127,19 @@ def test_expert_liver_of_chaos_survives_and_is_restored_after_damage(shared_data
     damaged[1:3, 30:33, 30:33] = 2                               # a tumour outside any liver
     out = postprocess(reference.with_array(damaged)).array
     np.testing.assert_array_equal(out, truth)
+
+
+def test_empty_below_ml_empties_a_small_liver_and_keeps_a_large_one():
+    import numpy as np
+
+    from livseg.postprocessing import PostprocessConfig, postprocess
+    from livseg.volume import Geometry, Volume
+
+    grid = Geometry(size=(40, 40, 20), spacing_mm=(2.0, 2.0, 2.5))  # 10 mm^3 per voxel
+    small = np.zeros((20, 40, 40), dtype=np.uint8)
+    small[5:10, 10:20, 10:20] = 1  # 500 voxels = 5 mL
+    config = PostprocessConfig(empty_below_ml=6.0)
+    assert not postprocess(Volume(small, grid), config).array.any()
+    small[5:10, 10:20, 10:22] = 1  # 600 voxels = 6 mL: kept
+    assert postprocess(Volume(small, grid), config).array.sum() == 600
+    assert postprocess(Volume(small, grid), PostprocessConfig()).array.sum() == 600

@@ -14,9 +14,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from typing import Sequence
+
+# OpenMP threads that spin while waiting for work made 2-thread PyTorch runs 2-10x slower on a
+# loaded 2-core machine (../shared/PERF-NOTES.md); passive waiting costs nothing when idle. It
+# must be set before torch loads its OpenMP runtime; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from livseg import __version__
 from livseg.errors import LivsegError

@@ -1,4 +1,5 @@
-"""``livseg models list [--json]``: the registered networks with their size and receptive field."""
+"""``livseg models list [--json]``: the registered networks (size, receptive field) and the packaged
+trained models (``--model NAME``: network, task, spacing, size on disk)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from livseg.models import model_names, summarize_model
 
     summaries = [summarize_model(name, with_receptive_field=args.receptive_field) for name in model_names()]
+    packaged = packaged_models()
     if args.json:
-        print(json.dumps([s.as_dict() for s in summaries], indent=2))
+        print(json.dumps({"networks": [s.as_dict() for s in summaries], "packaged": packaged}, indent=2))
         return 0
     rows = [("NAME", "PARAMETERS", "RECEPTIVE FIELD (DxHxW)", "BRANCHES", "DESCRIPTION")]
     rows += [(s.name, f"{s.parameters:,}", _rf_text(s.receptive_field), str(s.branches), s.description)
@@ -48,4 +50,27 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
+    print("\nPackaged trained models (livseg predict --model NAME):")
+    if not packaged:
+        print("  none installed")
+    for item in packaged:
+        print(f"  {item['name']:<16}{item['network']:<11}task {item['task']:<8}spacing {item['spacing_mm']} mm  "
+              f"{item['parameters']:,} parameters  {item['megabytes']:.1f} MB  {item['file']}")
     return 0
+
+
+def packaged_models() -> list[dict]:
+    """Facts about each bundle in the package's weights folder (read from the bundle itself)."""
+    from livseg.inference.bundle import load_bundle
+    from livseg.inference.registry import available_models
+
+    out = []
+    for name, path in available_models().items():
+        bundle = load_bundle(path, name=name)
+        spacing = bundle.preprocessing.spacing_mm
+        out.append({"name": name, "network": bundle.config.model.name if bundle.config else "?",
+                    "task": bundle.task,
+                    "spacing_mm": "x".join(f"{v:g}" for v in spacing) if spacing else "native",
+                    "parameters": sum(p.numel() for p in bundle.network.parameters()),
+                    "megabytes": path.stat().st_size / 1e6, "file": str(path)})
+    return out

@@ -38,6 +38,10 @@ class PostprocessConfig:
         fill_holes_3d: fill cavities enclosed in 3D with liver.
         fill_holes_2d: fill holes within each axial slice with liver (includes the 3D ones;
             also closes vessels that cross the liver within a slice).
+        empty_below_ml: when the liver kept after step 1 is smaller than this (mL), the scan
+            is taken to show no liver and the mask is emptied (None: off). A whole adult liver
+            is 1-2 L; a scan that shows only the dome still shows far more than a few tens of mL,
+            while a network's false positives on a liverless scan are small scattered blobs.
     """
 
     keep_largest_liver: bool = True
@@ -48,6 +52,7 @@ class PostprocessConfig:
     min_tumour_volume_mm3: float = 10.0
     fill_holes_3d: bool = True
     fill_holes_2d: bool = True
+    empty_below_ml: float | None = None
 
     def __post_init__(self) -> None:
         if self.connectivity not in CONNECTIVITIES:
@@ -59,6 +64,9 @@ class PostprocessConfig:
         if self.min_liver_volume_ml is not None and not self.min_liver_volume_ml >= 0.0:
             raise ConfigError("postprocess.min_liver_volume_ml", expected="a volume >= 0 mL or None",
                               found=repr(self.min_liver_volume_ml))
+        if self.empty_below_ml is not None and not self.empty_below_ml >= 0.0:
+            raise ConfigError("postprocess.empty_below_ml", expected="a volume >= 0 mL or None",
+                              found=repr(self.empty_below_ml))
         if not self.min_tumour_volume_mm3 >= 0.0:
             raise ConfigError("postprocess.min_tumour_volume_mm3", expected="a volume >= 0 mm^3",
                               found=repr(self.min_tumour_volume_mm3))
@@ -80,7 +88,8 @@ def postprocess(labels: Volume, config: PostprocessConfig = PostprocessConfig())
     Order, each step optional through ``config``:
 
     1. keep the largest liver component (labels 1 and 2 together): drops far-away false
-       positives, their tumour voxels with them;
+       positives, their tumour voxels with them; then empty the mask when what is left is
+       below ``empty_below_ml`` (no liver in view);
     2. remove tumour components that touch no liver voxel;
     3. relabel tumour components below ``min_tumour_volume_mm3`` as liver;
     4. fill 3D cavities and 5. holes within each axial slice with liver (tumour voxels are
@@ -97,6 +106,12 @@ def postprocess(labels: Volume, config: PostprocessConfig = PostprocessConfig())
         out = keep_liver_components(out, spacing, connectivity=config.connectivity,
                                     min_fraction=config.min_liver_fraction,
                                     min_volume_ml=config.min_liver_volume_ml)
+    if config.empty_below_ml is not None:
+        liver_ml = np.count_nonzero(out) * float(np.prod(spacing)) / 1000.0
+        if liver_ml < config.empty_below_ml:
+            logger.info("%s: %.1f mL of liver is below empty_below_ml=%.1f: no liver in view",
+                        labels.source, liver_ml, config.empty_below_ml)
+            out[...] = 0
     if config.tumour_in_liver:
         out = remove_tumours_outside_liver(out, connectivity=config.connectivity)
     if config.min_tumour_volume_mm3 > 0.0:
