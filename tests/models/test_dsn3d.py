@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from livseg.models import build_model, count_parameters
-from livseg.models.dsn3d import _deconv
+from livseg.models.dsn3d import _deconv, bilinear_upsampling_
 
 
 def test_layer_stack_is_the_papers():
@@ -89,3 +89,51 @@ def test_channels_last_changes_speed_not_results():
     assert b.main.is_contiguous()
     assert torch.allclose(a.main, b.main, atol=1e-5)
     assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(a.branches, b.branches))
+
+
+def test_bilinear_upsampling_init_interpolates_each_channel_onto_itself():
+    deconv = nn.ConvTranspose3d(3, 3, 3, stride=2, padding=1, output_padding=1)
+    bilinear_upsampling_(deconv)
+    x = torch.rand(1, 3, 4, 5, 6)
+    with torch.no_grad():
+        y = deconv(x)
+    assert y.shape == (1, 3, 8, 10, 12)
+    # even outputs are the inputs; odd outputs (inside) the mean of the two neighbours, per axis
+    assert torch.allclose(y[:, :, ::2, ::2, ::2], x, atol=1e-6)
+    assert torch.allclose(y[:, :, 1:-1:2, ::2, ::2], (x[:, :, :-1] + x[:, :, 1:]) / 2, atol=1e-6)
+    assert torch.allclose(y[:, :, ::2, 1:-1:2, 1:-1:2],
+                          (x[:, :, :, :-1, :-1] + x[:, :, :, 1:, :-1] + x[:, :, :, :-1, 1:] + x[:, :, :, 1:, 1:]) / 4,
+                          atol=1e-6)
+    # channels do not mix
+    x2 = x.clone()
+    x2[:, 1] = 0
+    with torch.no_grad():
+        assert torch.equal(deconv(x2)[:, 0], y[:, 0]) and float(deconv(x2)[:, 1].abs().max()) == 0.0
+
+
+def test_kaiming_with_bilinear_upsampling_keeps_the_signal_and_the_parameter_count():
+    torch.manual_seed(0)
+    model = build_model("dsn3d", init="kaiming", upsample_init="bilinear")
+    assert count_parameters(model) == 432_870
+    assert count_parameters(build_model("cnn3d", init="kaiming", upsample_init="bilinear")) == 370_482
+    deconvs = [m for m in model.modules() if isinstance(m, nn.ConvTranspose3d)]
+    assert len(deconvs) == 5 and all(float(d.bias.abs().max()) == 0.0 for d in deconvs)
+    # a constant map stays constant through a bilinear deconvolution (away from the far border)
+    with torch.no_grad():
+        y = model.deconv1(torch.ones(1, 32, 3, 3, 3))
+    assert torch.allclose(y[:, :, :-1, :-1, :-1], torch.ones(1, 32, 5, 5, 5))
+    # the main output's spread is not shrunk towards a constant (PyTorch's default init shrinks it ~1/3 per layer)
+    x = torch.rand(1, 1, 16, 32, 32)
+    with torch.no_grad():
+        spread = {name: float(build_model("cnn3d", **opts)(x).main.std(dim=(2, 3, 4)).mean())
+                  for name, opts in {"default": {}, "fixed": {"init": "kaiming", "upsample_init": "bilinear"}}.items()}
+    assert spread["fixed"] > 5 * spread["default"]
+
+
+def test_upsample_init_rejects_unknown_names():
+    import pytest
+
+    from livseg.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        build_model("dsn3d", upsample_init="nearest")

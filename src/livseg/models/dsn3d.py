@@ -51,6 +51,30 @@ def _conv(cin: int, cout: int, kernel: tuple[int, int, int]) -> nn.Sequential:
     return nn.Sequential(nn.Conv3d(cin, cout, kernel, padding=tuple(k // 2 for k in kernel)), nn.ReLU(inplace=True))
 
 
+def bilinear_upsampling_(deconv: nn.ConvTranspose3d) -> nn.ConvTranspose3d:
+    """Set a k=3, stride-2 ``deconv`` to trilinear upsampling of each channel onto itself, bias 0.
+
+    Every channel c maps to channel c only, with the separable kernel [1/2, 1, 1/2] along each
+    axis: with ``padding=1, output_padding=1`` output voxel ``2i`` is input ``i`` and ``2i + 1`` is
+    the mean of inputs ``i`` and ``i + 1`` (FCN's classic choice, Long et al. 2015). The
+    layer then starts as an exact 2x upsampler instead of shrinking the signal, whatever
+    the depth of the network before it. Returns ``deconv``.
+    """
+    cin, cout = deconv.weight.shape[:2]
+    if deconv.kernel_size != (3, 3, 3) or deconv.stride != (2, 2, 2) or cin != cout:
+        raise ConfigError("dsn3d option 'upsample_init'", expected="square 3x3x3 stride-2 deconvolutions",
+                          found=f"{cin}->{cout} kernel {deconv.kernel_size} stride {deconv.stride}")
+    taps = torch.tensor([0.5, 1.0, 0.5])
+    kernel = taps[:, None, None] * taps[None, :, None] * taps[None, None, :]
+    with torch.no_grad():
+        deconv.weight.zero_()
+        for c in range(cin):
+            deconv.weight[c, c] = kernel
+        if deconv.bias is not None:
+            deconv.bias.zero_()
+    return deconv
+
+
 def _deconv(cin: int, cout: int) -> nn.Sequential:
     """3x3x3 transposed convolution that doubles every size exactly, then ReLU."""
     return nn.Sequential(nn.ConvTranspose3d(cin, cout, 3, stride=2, padding=1, output_padding=1),
@@ -68,6 +92,9 @@ class DeeplySupervisedNet3d(SegmentationNetwork):
         dropout: dropout probability before conv6 (0 = none, as in the paper).
         init: "default", "normal" (N(0, init_std), the paper's) or "kaiming".
         init_std: standard deviation of the "normal" init.
+        upsample_init: "bilinear" (every deconvolution starts as trilinear 2x upsampling of
+            each channel, see :func:`bilinear_upsampling_`) or "same" (the deconvolutions
+            follow ``init`` like the convolutions).
         channels_last: run in the channels_last_3d memory format (default: on; 3x faster training
             steps on a 2-core CPU at 64^3).
 
@@ -79,7 +106,7 @@ class DeeplySupervisedNet3d(SegmentationNetwork):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, *, deep_supervision: bool = True,
                  widths: Sequence[int] = WIDTHS, dropout: float = 0.0, init: str = "default",
-                 init_std: float = 0.01, channels_last: bool = True) -> None:
+                 init_std: float = 0.01, upsample_init: str = "same", channels_last: bool = True) -> None:
         super().__init__()
         if len(widths) != 5:
             raise ConfigError("dsn3d option 'widths'", expected="5 widths (conv1..conv5)", found=str(list(widths)))
@@ -100,7 +127,13 @@ class DeeplySupervisedNet3d(SegmentationNetwork):
         if deep_supervision:
             self.branch1 = nn.Sequential(_deconv(w2, w2), nn.Conv3d(w2, num_classes, 1))
             self.branch2 = nn.Sequential(_deconv(w4, w4), _deconv(w4, w4), nn.Conv3d(w4, num_classes, 1))
+        if upsample_init not in ("same", "bilinear"):
+            raise ConfigError("dsn3d option 'upsample_init'", expected="'same' or 'bilinear'", found=repr(upsample_init))
         self.finish(init=init, init_std=init_std, channels_last=channels_last)
+        if upsample_init == "bilinear":  # in place: keeps the memory format finish() chose
+            for layer in self.modules():
+                if isinstance(layer, nn.ConvTranspose3d):
+                    bilinear_upsampling_(layer)
 
     def forward(self, x: torch.Tensor) -> SegmentationOutput:
         self.check_input(x)
