@@ -12,6 +12,9 @@ Run (2-core CPU; the defaults take a few minutes per seed)::
     .venv/bin/python bench/deep_supervision.py --seeds 0 --epochs 20
     .venv/bin/python bench/deep_supervision.py --seeds 0 1 2 --epochs 20 --budget-seconds 300
 
+Both configs start the convolutions He-normal and the deconvolutions as bilinear upsampling
+(see configs/dsn3d-phantom.yaml for why) and share one learning rate (``--lr`` overrides it).
+
 The training losses of the two networks are not on the same scale: dsn3d's includes the
 weighted branch losses. Compare ``loss_main`` (the main output alone) and the Dice columns.
 """
@@ -51,11 +54,10 @@ def bench_overrides(args: argparse.Namespace, seed: int) -> list[str]:
         f"training.device={args.device}",
         f"training.threads={args.threads}",
         f"optimiser.name={args.optimiser}",
-        f"optimiser.lr={args.lr}",
         f"schedule.name={args.schedule}",
         f"augmentation.enabled={str(args.augment).lower()}",
         "output.plot=false",
-    ]
+    ] + ([f"optimiser.lr={args.lr}"] if args.lr is not None else [])
 
 
 def run_one(network: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -65,7 +67,9 @@ def run_one(network: str, args: argparse.Namespace, seed: int) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix=f"livseg-ds-{network}-") as out:
         result = train(config, out, max_seconds=args.budget_seconds)
     return {"history": result.history, "seconds": time.perf_counter() - started, "stopped": result.stopped,
-            "train_cases": result.train_cases, "val_cases": result.val_cases}
+            "train_cases": result.train_cases, "val_cases": result.val_cases,
+            "optimiser": f"{config.optimiser.name} lr {config.optimiser.lr:g}, {config.schedule.name} schedule",
+            "init": dict(config.model.options)}
 
 
 def first_epoch_reaching(history: Sequence[dict[str, Any]], target: float) -> int | None:
@@ -95,7 +99,8 @@ def print_table(seed: int, runs: dict[str, dict[str, Any]], target: float) -> No
         best = max((r.get("val_dice") or 0.0) for r in run["history"])
         print(f"seed {seed} {name}: first epoch with val Dice >= {target}: "
               f"{reached if reached is not None else 'not reached'}; best val Dice {best:.4f}; "
-              f"{len(run['history'])} epochs in {run['seconds']:.0f} s ({run['stopped']})")
+              f"{len(run['history'])} epochs in {run['seconds']:.0f} s ({run['stopped']}); "
+              f"{run['optimiser']}; options {run['init']}")
 
 
 def plot(all_runs: dict[int, dict[str, dict[str, Any]]], path: Path, target: float) -> None:
@@ -140,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=3, default=[32, 32, 16], metavar=("X", "Y", "Z"),
                         help="phantom grid in voxels; the patch is the whole grid")
     parser.add_argument("--optimiser", default="adamw")
-    parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: the configs' own, the same for both networks)")
     parser.add_argument("--schedule", default="constant")
     parser.add_argument("--augment", action="store_true", help="keep the configs' augmentation on")
     parser.add_argument("--threads", type=int, default=2)

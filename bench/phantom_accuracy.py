@@ -64,7 +64,7 @@ def run_network(network: str, args: argparse.Namespace) -> dict[str, Any]:
     best = max(scored, key=lambda r: r["val_dice"]) if scored else None
     return {"network": network, "history": result.history, "seconds": seconds, "stopped": result.stopped,
             "best_dice": best["val_dice"] if best else float("nan"), "best_epoch": best["epoch"] if best else None,
-            "lr": config.optimiser.lr, "optimiser": config.optimiser.name}
+            "lr": config.optimiser.lr, "optimiser": config.optimiser.name, "options": dict(config.model.options)}
 
 
 def plot(results: Sequence[dict[str, Any]], path: Path, goal: float) -> None:
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{result['optimiser']} lr {result['lr']:g}, goal {args.goal}: "
               f"{'reached' if result['best_dice'] >= args.goal else 'NOT reached'} "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)
-        print(f"{'':>10}  val Dice per epoch: {curve}", flush=True)
+        print(f"{'':>10}  network options {result['options']}; val Dice per epoch: {curve}", flush=True)
         plot(results, args.figure, args.goal)
     print(f"figure: {args.figure}")
     return 0
