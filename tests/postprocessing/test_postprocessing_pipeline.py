@@ -143,3 +143,19 @@ def test_empty_below_ml_empties_a_small_liver_and_keeps_a_large_one():
     small[5:10, 10:20, 10:22] = 1  # 600 voxels = 6 mL: kept
     assert postprocess(Volume(small, grid), config).array.sum() == 600
     assert postprocess(Volume(small, grid), PostprocessConfig()).array.sum() == 600
+
+
+def test_empty_below_ml_is_lower_for_short_scans():
+    import numpy as np
+
+    from livseg.postprocessing import PostprocessConfig, postprocess
+    from livseg.volume import Geometry, Volume
+
+    grid = Geometry(size=(40, 40, 3), spacing_mm=(2.0, 2.0, 1.0))  # a 3 mm scan: bar at 3 mL
+    liver = np.zeros((3, 40, 40), dtype=np.uint8)
+    liver[:, 5:35, 5:35] = 1  # 2700 voxels of 4 mm^3 = 10.8 mL
+    kept = postprocess(Volume(liver, grid), PostprocessConfig(empty_below_ml=100.0))
+    assert kept.array.sum() == 2700
+    liver[:, 5:35, 5:35] = 0
+    liver[:, 10:20, 10:20] = 1  # 1.2 mL: below 3 mL, emptied
+    assert not postprocess(Volume(liver, grid), PostprocessConfig(empty_below_ml=100.0)).array.any()

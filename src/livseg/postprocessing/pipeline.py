@@ -42,6 +42,8 @@ class PostprocessConfig:
             is taken to show no liver and the mask is emptied (None: off). A whole adult liver
             is 1-2 L; a scan that shows only the dome still shows far more than a few tens of mL,
             while a network's false positives on a liverless scan are small scattered blobs.
+            Short scans lower the bar: it is at most 1 mL per mm of the scan's head-feet
+            extent (a 3-slice, 3 mm scan through the liver holds only tens of mL of it).
     """
 
     keep_largest_liver: bool = True
@@ -82,6 +84,16 @@ def axial_axis(geometry: Geometry) -> int:
     return 2 - index_axis
 
 
+#: Largest ``empty_below_ml`` threshold per mm of a scan's head-feet extent (mL/mm).
+EMPTY_ML_PER_MM = 1.0
+
+
+def axial_extent_mm(geometry: Geometry) -> float:
+    """Head-feet extent of the volume in mm: voxels along the axial axis times their spacing."""
+    index_axis = 2 - axial_axis(geometry)  # back to (x, y, z) index order
+    return float(geometry.size[index_axis] * geometry.spacing_mm[index_axis])
+
+
 def postprocess(labels: Volume, config: PostprocessConfig = PostprocessConfig()) -> Volume:
     """Clean a 0/1/2 label Volume; returns a new Volume on the same grid.
 
@@ -108,9 +120,10 @@ def postprocess(labels: Volume, config: PostprocessConfig = PostprocessConfig())
                                     min_volume_ml=config.min_liver_volume_ml)
     if config.empty_below_ml is not None:
         liver_ml = np.count_nonzero(out) * float(np.prod(spacing)) / 1000.0
-        if liver_ml < config.empty_below_ml:
-            logger.info("%s: %.1f mL of liver is below empty_below_ml=%.1f: no liver in view",
-                        labels.source, liver_ml, config.empty_below_ml)
+        threshold = min(config.empty_below_ml, EMPTY_ML_PER_MM * axial_extent_mm(labels.geometry))
+        if liver_ml < threshold:
+            logger.info("%s: %.1f mL of liver is below the %.1f mL of empty_below_ml: no liver in view",
+                        labels.source, liver_ml, threshold)
             out[...] = 0
     if config.tumour_in_liver:
         out = remove_tumours_outside_liver(out, connectivity=config.connectivity)
