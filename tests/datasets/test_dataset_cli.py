@@ -114,3 +114,18 @@ def test_phantom_writes_a_pairs_dataset_that_checks(tmp_path, run_cli):
     assert all(r["size"] == [24, 20, 16] and r["labels"].get("liver", 0) > 0 for r in report["reports"])
     code, _, err = run_cli("data", "phantom", tmp_path / "x", "--n", "0", "--seed", "1")
     assert code == 2 and "--n" in err
+
+
+def test_phantom_spacing_gives_life_size_anatomy(tmp_path, run_cli):
+    from livseg.io import read_volume
+
+    code, out, err = run_cli("data", "phantom", tmp_path / "ph", "--n", "1", "--seed", "3", "--size", "96", "96", "40",
+                             "--spacing", "4", "4", "8")
+    assert code == 0, err
+    ct = read_volume(tmp_path / "ph" / "images" / "phantom-000.nii.gz")
+    assert ct.geometry.spacing_mm == (4.0, 4.0, 8.0)
+    labels = read_volume(tmp_path / "ph" / "labels" / "phantom-000.nii.gz", kind="label").array
+    liver_ml = (labels > 0).sum() * 4 * 4 * 8 / 1000
+    assert 600 < liver_ml < 3000, liver_ml  # an adult liver, not a scaled-down one
+    code, _, err = run_cli("data", "phantom", tmp_path / "x", "--n", "1", "--seed", "1", "--spacing", "1", "0", "1")
+    assert code != 0 and "spacing" in err

@@ -298,10 +298,13 @@ def phantom_seed(seed: int, index: int) -> int:
 
 
 def write_phantoms(out_dir: Path, *, n: int, seed: int, size_xyz: tuple[int, int, int] | None = None,
-                   fmt: str = "nii.gz") -> list[Case]:
+                   fmt: str = "nii.gz", spacing_mm: tuple[float, float, float] | None = None) -> list[Case]:
     """Write ``n`` phantoms as OUT/images/phantom-NNN.<fmt> and OUT/labels/phantom-NNN.<fmt>.
 
     Phantom i uses seed :func:`phantom_seed`(seed, i). Every file is written atomically.
+    ``spacing_mm`` (x, y, z) fixes the voxel spacing; with a grid large enough for a whole
+    abdomen (e.g. 240 x 240 x 110 at 1.6 x 1.6 x 3 mm) the anatomy keeps its real size instead
+    of being scaled down to fit.
 
     Returns:
         One :class:`Case` per phantom (layout "pairs", case_id "phantom-NNN", labels already
@@ -312,13 +315,13 @@ def write_phantoms(out_dir: Path, *, n: int, seed: int, size_xyz: tuple[int, int
         raise ConfigError("phantom format", expected="one of " + ", ".join(PHANTOM_FORMATS), found=repr(fmt))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ConfigError("phantom count", expected="a non-negative integer", found=repr(n))
-    _check_request(seed, size_xyz, None, True, None)
+    _check_request(seed, size_xyz, spacing_mm, True, None)
     out_dir = Path(out_dir)
     cases = []
     for index in range(int(n)):
         case_id = f"phantom-{index:03d}"
         case_seed = phantom_seed(seed, index)
-        ct, labels = generate_phantom(case_seed, size_xyz=size_xyz)
+        ct, labels = generate_phantom(case_seed, size_xyz=size_xyz, spacing_mm=spacing_mm)
         image_path = write_volume(ct, out_dir / "images" / f"{case_id}.{fmt}", kind="ct")
         label_path = write_volume(labels, out_dir / "labels" / f"{case_id}.{fmt}", kind="label")
         info = ct.meta["phantom"]
