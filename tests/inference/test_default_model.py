@@ -27,7 +27,8 @@ def segmenter() -> Segmenter:
 def test_default_and_tumour_models_are_packaged():
     models = available_models()
     assert {"default", "default-tumour"} <= set(models)
-    segmenter = Segmenter.from_checkpoint("default")
+    assert Segmenter.from_checkpoint("default").tumour_bundle is None  # the cascade is opt-in
+    segmenter = Segmenter.from_checkpoint("default", tumour=True)
     assert segmenter.bundle.task == "liver" and segmenter.tumour_bundle.task == "tumour"
     assert segmenter.bundle.settings.postprocess.empty_below_ml is not None
 

@@ -50,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-crf", action="store_true", help="skip the dense CRF")
     tumour = parser.add_mutually_exclusive_group()
     tumour.add_argument("--tumour", dest="tumour", action="store_true", default=None,
-                        help="run the tumour cascade (fails without a tumour model)")
-    tumour.add_argument("--no-tumour", dest="tumour", action="store_false", help="liver only")
+                        help="run the tumour cascade: with --tumour-model, or the packaged NAME-tumour model of "
+                             "a packaged --model (default-tumour: experimental, see MODEL_CARD.md); fails without one")
+    tumour.add_argument("--no-tumour", dest="tumour", action="store_false",
+                        help="liver only (the default unless --tumour-model is given)")
     parser.add_argument("--save-probabilities", action="store_true",
                         help="also write <name>_prob_<class> (float32 fused network probabilities)")
     parser.add_argument("--output-format", choices=("nii.gz", "mha", "nrrd", "dicom-seg"),

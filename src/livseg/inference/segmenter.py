@@ -156,7 +156,9 @@ class Segmenter:
         """Load bundles by registry name or path (see :mod:`livseg.inference.registry`).
 
         Without ``tumour_model``, the packaged ``NAME-tumour`` bundle of a named model is used
-        when it exists (unless ``tumour=False``). ``settings_file`` is a YAML written by
+        when it exists and ``tumour=True`` (the cascade is opt-in for packaged models: the
+        shipped tumour model is experimental, see MODEL_CARD.md); a ``tumour_model`` given
+        explicitly runs unless ``tumour=False``. ``settings_file`` is a YAML written by
         ``livseg tune-crf`` whose ``inference`` values (CRF parameters, fusion weights tau_d)
         replace the liver bundle's. Other options as for the constructor.
         """
@@ -173,7 +175,7 @@ class Segmenter:
                 tumour_name, tumour_path = resolve_model(tumour_model)
                 tumour_bundle = load_bundle(tumour_path, name=tumour_name)
             else:
-                companion = companion_tumour_model(name) if given_by_name else None
+                companion = companion_tumour_model(name) if given_by_name and tumour is True else None
                 if companion is not None:
                     tumour_bundle = load_bundle(companion, name=f"{name}-tumour")
         return cls(bundle, tumour_bundle=tumour_bundle, device=device, tumour=tumour, **options)
