@@ -117,7 +117,7 @@ def test_kaiming_with_bilinear_upsampling_keeps_the_signal_and_the_parameter_cou
     assert count_parameters(model) == 432_870
     assert count_parameters(build_model("cnn3d", init="kaiming", upsample_init="bilinear")) == 370_482
     deconvs = [m for m in model.modules() if isinstance(m, nn.ConvTranspose3d)]
-    assert len(deconvs) == 5 and all(float(d.bias.abs().max()) == 0.0 for d in deconvs)
+    assert len(deconvs) == 5 and all(float(d.bias.detach().abs().max()) == 0.0 for d in deconvs)
     # a constant map stays constant through a bilinear deconvolution (away from the far border)
     with torch.no_grad():
         y = model.deconv1(torch.ones(1, 32, 3, 3, 3))
