@@ -31,7 +31,7 @@ from livseg.inference.bundle import ModelBundle, load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
 from livseg.inference.prepare import prepare_for_inference
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, resolve_model
-from livseg.inference.restore import foreground_roi, probabilities_on
+from livseg.inference.restore import foreground_roi, largest_component, probabilities_on
 from livseg.inference.timing import StageTimer
 from livseg.inference.windows import sliding_window_probabilities
 from livseg.postprocessing import postprocess
@@ -247,6 +247,11 @@ class Segmenter:
         labels = np.zeros(ct.geometry.shape_zyx, dtype=np.uint8)
         with timer("restore"):
             foreground = probs.argmax(axis=0) != 0
+            post = settings.postprocess
+            if (bundle.task != "tumour" and post.keep_largest_liver and post.min_liver_fraction is None
+                    and post.min_liver_volume_ml is None):
+                # One liver: the CRF box (and its memory) follows the component post-processing keeps.
+                foreground = largest_component(foreground)
             box = foreground_roi(foreground, geometry, record.crop, settings.crf.margin_mm)
             del foreground
             unary = None if box is None else probabilities_on(box, probs, geometry)
