@@ -57,19 +57,3 @@ def test_three_classes_are_renormalised():
     np.testing.assert_allclose(out.sum(axis=0), 1.0, atol=1e-5)
     assert out.min() >= 0
 
-
-def test_largest_component_keeps_one_blob():
-    import numpy as np
-
-    from livseg.inference.restore import largest_component
-
-    mask = np.zeros((10, 10, 10), dtype=bool)
-    mask[1:3, 1:3, 1:3] = True          # 8 voxels
-    mask[5:9, 5:9, 5:9] = True          # 64 voxels
-    mask[9, 0, 0] = True                # 1 voxel
-    kept = largest_component(mask)
-    assert kept.sum() == 64 and kept[5:9, 5:9, 5:9].all()
-    assert not largest_component(np.zeros((3, 3, 3), dtype=bool)).any()
-    diagonal = np.zeros((3, 3, 3), dtype=bool)
-    diagonal[0, 0, 0] = diagonal[1, 1, 1] = True   # 26-connected: one component
-    assert largest_component(diagonal).sum() == 2

@@ -209,3 +209,19 @@ def test_unknown_spacing_is_refused_by_a_resampling_model(phantom):
 def test_cuda_without_a_gpu_is_refused():
     with pytest.raises(ConfigError, match="--device cpu"):
         Segmenter(threshold_bundle(), device="cuda")
+
+
+def test_crf_box_follows_the_liver_component_that_post_processing_keeps():
+    array = np.full((40, 40, 40), -100, dtype=np.int16)
+    array[5:20, 5:20, 5:20] = 300      # the liver: 3375 voxels
+    array[32:36, 32:36, 32:36] = 300   # a far-away false positive: 64 voxels
+    ct = Volume(array, Geometry(size=(40, 40, 40), spacing_mm=(1.0, 1.0, 1.0)))
+    zero_crf = {"crf": CrfSettings(enabled=True, margin_mm=2.0, params=CrfParams(iterations=0))}
+    largest = Segmenter(threshold_bundle(crop="none", settings=zero_crf)).predict(ct)
+    start, stop = largest.info["roi"]
+    assert all(a <= 5 and 20 <= b < 32 for a, b in zip(start, stop))  # the large block only
+    every = Segmenter(threshold_bundle(crop="none", settings={
+        **zero_crf, "postprocess": PostprocessConfig(keep_largest_liver=False)})).predict(ct)
+    start, stop = every.info["roi"]
+    assert all(b >= 36 for b in stop)  # both blocks
+    assert every.labels.array[33:35, 33:35, 33:35].all() and not largest.labels.array[32:36, 32:36, 32:36].any()

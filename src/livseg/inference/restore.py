@@ -42,23 +42,6 @@ def box_on(grid: Geometry, points_lps: np.ndarray, margin_voxels_zyx: tuple[int,
     return CropRecord(original=grid, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """``mask`` (Z, Y, X, bool) reduced to its largest 26-connected component (empty stays empty).
-
-    The liver is one organ: post-processing keeps its largest component anyway, and bounding
-    the CRF by all components would let scattered false positives (or, in a stack of several
-    scans, several livers) stretch the CRF box over the whole volume and its memory with it.
-    """
-    from scipy import ndimage
-
-    labelled, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-    if count <= 1:
-        return np.asarray(mask, dtype=bool)
-    sizes = np.bincount(labelled.ravel())
-    sizes[0] = 0
-    return labelled == int(np.argmax(sizes))
-
-
 def foreground_roi(mask: np.ndarray, prepared: Geometry, working_box: CropRecord, margin_mm: float
                    ) -> CropRecord | None:
     """The box on the working grid around ``mask``'s foreground, plus ``margin_mm``.

@@ -31,10 +31,10 @@ from livseg.inference.bundle import ModelBundle, load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
 from livseg.inference.prepare import prepare_for_inference
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, resolve_model
-from livseg.inference.restore import foreground_roi, largest_component, probabilities_on
+from livseg.inference.restore import foreground_roi, probabilities_on
 from livseg.inference.timing import StageTimer
 from livseg.inference.windows import sliding_window_probabilities
-from livseg.postprocessing import postprocess
+from livseg.postprocessing import keep_liver_components, postprocess
 from livseg.preprocessing import PreprocessRecord, invert_reorient, reorient
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient
 from livseg.volume import Geometry, Volume
@@ -248,10 +248,13 @@ class Segmenter:
         with timer("restore"):
             foreground = probs.argmax(axis=0) != 0
             post = settings.postprocess
-            if (bundle.task != "tumour" and post.keep_largest_liver and post.min_liver_fraction is None
-                    and post.min_liver_volume_ml is None):
-                # One liver: the CRF box (and its memory) follows the component post-processing keeps.
-                foreground = largest_component(foreground)
+            if bundle.task != "tumour" and post.keep_largest_liver:
+                # The CRF box (and its memory) follows the liver component(s) post-processing
+                # keeps, by its own rule: scattered false positives or a stack of several scans'
+                # livers would otherwise stretch it over the whole volume.
+                foreground = keep_liver_components(
+                    foreground.astype(np.uint8), geometry.spacing_mm, connectivity=post.connectivity,
+                    min_fraction=post.min_liver_fraction, min_volume_ml=post.min_liver_volume_ml) > 0
             box = foreground_roi(foreground, geometry, record.crop, settings.crf.margin_mm)
             del foreground
             unary = None if box is None else probabilities_on(box, probs, geometry)
