@@ -124,7 +124,7 @@ def sample_sources(data: DataConfig) -> list[CaseSource]:
     """One source per fetchable sample in ``data.samples`` (fetched into the cache if missing).
 
     A sample whose files record no spacing (the LiTS crop) is read with ``data.sample_spacing_mm``;
-    without it, reading refuses the sample (``livseg.io.require_known_spacing``).
+    without one, such a sample is refused with an error that names that key.
     """
     from livseg.datasets import fetch_sample, sample_case
 
@@ -132,12 +132,12 @@ def sample_sources(data: DataConfig) -> list[CaseSource]:
     for name in data.samples:
         fetch_sample(name)
         case = sample_case(name)
-        spacing = data.sample_spacing_mm if not case.extra.get("spacing_known", True) else None
-        if not case.extra.get("spacing_known", True) and spacing is None:
+        known = case.extra.get("spacing_known", True)
+        if not known and data.sample_spacing_mm is None:
             raise ConfigError("data.sample_spacing_mm", expected=f"a spacing (mm) to assume for {name}, "
                               "whose files record none", found="none",
                               fix="set data.sample_spacing_mm: [x, y, z] or leave the sample out")
-        sources.append(case_source(case, spacing_mm=spacing))
+        sources.append(case_source(case, spacing_mm=None if known else data.sample_spacing_mm))
     return sources
 
 

@@ -49,9 +49,9 @@ from livseg.training.optim import build_optimiser, build_scheduler
 from livseg.training.patches import (
     PatchRequest,
     TrainingCase,
+    case_probabilities,
     extract_patch,
     load_training_case,
-    case_probabilities,
     plan_epoch,
     share_of,
 )
