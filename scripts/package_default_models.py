@@ -18,20 +18,10 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "src" / "livseg" / "models" / "weights"
 #: A liver smaller than this (mL) after post-processing means no liver in view.
 EMPTY_BELOW_ML = 100.0
-
-
-def half(bundle):
-    """The bundle with its floating-point weights rounded to float16 (stored so)."""
-    for tensor in bundle.network.state_dict().values():
-        if tensor.is_floating_point():
-            tensor.copy_(tensor.half().float())
-    return bundle
 
 
 def main() -> int:
@@ -41,15 +31,13 @@ def main() -> int:
     parser.add_argument("--crf-settings", type=Path)
     args = parser.parse_args()
 
-    from safetensors.torch import load_file, save_file
-    from safetensors import safe_open
-
     from livseg.inference.bundle import load_bundle, save_bundle
     from livseg.tuning.output import apply_tuned_settings
 
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     for source, name in ((args.liver, "default"), (args.tumour, "default-tumour")):
-        bundle = half(load_bundle(source, name=name))
+        bundle = load_bundle(source, name=name)
+        bundle.network.half()  # float16 storage: save_bundle writes the tensors as they are
         if name == "default" and args.crf_settings is not None:
             bundle = apply_tuned_settings(bundle, args.crf_settings)
             shutil.copyfile(args.crf_settings, WEIGHTS / "default.crf.yaml")
@@ -59,10 +47,6 @@ def main() -> int:
             post = dataclasses.replace(bundle.settings.postprocess, empty_below_ml=EMPTY_BELOW_ML)
             bundle = bundle.with_settings(postprocess=post)
         target = save_bundle(bundle, WEIGHTS / f"{name}.safetensors")
-        with safe_open(str(target), framework="pt") as handle:
-            metadata = handle.metadata()
-        state = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(target)).items()}
-        save_file(state, str(target), metadata=metadata)
         print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
     return 0
 
