@@ -30,21 +30,15 @@ MEASURES = (("dice", "Dice", "{:.4f}"), ("voe_pct", "VOE %", "{:.2f}"), ("rvd_pc
             ("assd_mm", "ASSD mm", "{:.2f}"), ("rmssd_mm", "RMSSD mm", "{:.2f}"), ("mssd_mm", "MSSD mm", "{:.1f}"))
 
 
-def evaluate(model_path: Path, case, *, crf: bool, device: str, tuned: Path | None) -> dict[str, Any]:
-    """Segment one case with one model and score its liver against the reference."""
-    from livseg.datasets import read_case_image, read_case_label
-    from livseg.inference import Segmenter
+def evaluate(segmenter, image, reference, case) -> dict[str, Any]:
+    """Segment one case with ``segmenter`` (as configured: CRF on or off) and score its liver."""
     from livseg.metrics import evaluate_case
 
-    segmenter = Segmenter.from_checkpoint(str(model_path), device=device, crf=crf, tumour=False,
-                                          settings_file=tuned)
-    image = read_case_image(case)
-    reference = read_case_label(case, image=image)
     started = time.perf_counter()
     prediction = segmenter.predict(image)
     seconds = time.perf_counter() - started
     liver = evaluate_case(reference, prediction.labels, case_id=case.case_id).structures["liver"]
-    row = {name: liver.value(name) if hasattr(liver, "value") else getattr(liver, name) for name, _, _ in MEASURES}
+    row = {name: liver.value(name) for name, _, _ in MEASURES}
     row.update(sliver07=liver.sliver07_score, seconds=seconds, reference=case.extra.get("reference", "?"),
                slices=image.geometry.size[2])
     return row
@@ -66,7 +60,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
 
-    from livseg.datasets import shared_cases, shared_data_root
+    from livseg.datasets import read_case_image, read_case_label, shared_cases, shared_data_root
+    from livseg.inference import Segmenter
     from livseg.inference.registry import resolve_model
 
     root = shared_data_root(args.data_root)
@@ -97,9 +92,14 @@ def main() -> int:
         else:
             print(f"{case_id:<24}no leave-one-out bundle at {loo} (train it with scripts/train_default_models.py)")
         models.append(("default*", default_path))
+        case = cases[case_id]
+        image = read_case_image(case)
+        reference = read_case_label(case, image=image)
         for label, path in models:
+            segmenter = Segmenter.from_checkpoint(str(path), device=args.device, tumour=False, settings_file=tuned)
             for crf in (False, True):
-                row = evaluate(path, cases[case_id], crf=crf, device=args.device, tuned=tuned)
+                segmenter.crf = crf
+                row = evaluate(segmenter, image, reference, case)
                 row.update(case=case_id, model=label, crf=crf)
                 rows.append(row)
                 print(f"{case_id:<24}{label:<14}{'yes' if crf else 'no':<5}"
