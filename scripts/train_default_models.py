@@ -9,8 +9,8 @@ repeated by hand). On one GPU the runs share the device; on a CPU run them one a
     python scripts/train_default_models.py --out runs/default --only liver-unet3d-all --jobs 1
 
 Afterwards each run folder holds its checkpoints; ``--export DIR`` also writes each run's
-chosen weights as a ``.safetensors`` bundle (``last.pt`` for runs without a real held-out case,
-``best.pt`` otherwise) named after the run.
+weights after the last epoch (``last.pt``) as a ``.safetensors`` bundle named after the run: a
+leave-one-out fold must not pick its checkpoint by its own held-out case's Dice.
 """
 
 from __future__ import annotations
@@ -48,11 +48,10 @@ def all_runs() -> dict[str, tuple[str, list[str]]]:
 
 
 def export(run_dir: Path, dest: Path, name: str) -> Path:
-    """Write the run's chosen checkpoint as ``dest/NAME.safetensors``."""
+    """Write the run's last checkpoint as ``dest/NAME.safetensors``."""
     from livseg.inference.bundle import load_bundle, save_bundle
 
-    chosen = run_dir / ("best.pt" if "-loo-" in name else "last.pt")
-    return save_bundle(load_bundle(chosen, name=name), dest / f"{name}.safetensors")
+    return save_bundle(load_bundle(run_dir / "last.pt", name=name), dest / f"{name}.safetensors")
 
 
 def main() -> int:
