@@ -43,10 +43,11 @@ NETWORKS = ("dsn3d", "cnn3d")
 def bench_overrides(args: argparse.Namespace, seed: int) -> list[str]:
     """The config overrides shared by both networks (phantom size, budget, optimiser, seed)."""
     x, y, z = args.size
+    px, py, pz = args.patch or args.size
     return [
         f"data.phantoms={{n: {args.phantoms}, seed: {seed}, size_xyz: [{x}, {y}, {z}]}}",
         f"data.val_fraction={args.val_fraction}",
-        f"training.patch_voxels_xyz=[{x}, {y}, {z}]",
+        f"training.patch_voxels_xyz=[{px}, {py}, {pz}]",
         f"training.epochs={args.epochs}",
         f"training.patches_per_epoch={args.patches}",
         f"training.batch_size={args.batch}",
@@ -143,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phantoms", type=int, default=11, help="phantoms in all (train + validation)")
     parser.add_argument("--val-fraction", type=float, default=0.27)
     parser.add_argument("--size", type=int, nargs=3, default=[32, 32, 16], metavar=("X", "Y", "Z"),
-                        help="phantom grid in voxels; the patch is the whole grid")
+                        help="phantom grid in voxels")
+    parser.add_argument("--patch", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                        help="training patch (default: the whole phantom, --size); validation is on whole phantoms")
     parser.add_argument("--optimiser", default="adamw")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: the configs' own, the same for both networks)")

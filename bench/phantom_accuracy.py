@@ -2,7 +2,7 @@
 
 Every network is trained with its own ``configs/<network>-phantom.yaml`` (network options, loss,
 deep-supervision schedule), overridden only where the bench needs to bound the time: a smaller
-phantom grid (the patch is the whole grid), the number of epochs and patches, a constant
+phantom grid (the patch is the whole grid unless ``--patch`` says otherwise), the number of epochs and patches, a constant
 learning rate, and a wall-clock budget per network. It prints, per network, the best validation
 liver Dice, the epoch it came at, the epochs run, the time taken, and whether the goal (0.9 by
 default) was reached, and writes a PNG of the validation curves.
@@ -36,9 +36,10 @@ NETWORKS = ("dsn3d", "cnn3d", "unet3d", "resunet3d", "sffnet")
 
 def overrides(args: argparse.Namespace) -> list[str]:
     x, y, z = args.size
+    px, py, pz = args.patch or args.size
     items = [
         f"data.phantoms={{n: {args.phantoms}, seed: {args.seed}, size_xyz: [{x}, {y}, {z}]}}",
-        f"training.patch_voxels_xyz=[{x}, {y}, {z}]",
+        f"training.patch_voxels_xyz=[{px}, {py}, {pz}]",
         f"training.epochs={args.epochs}",
         f"training.patches_per_epoch={args.patches}",
         f"training.seed={args.seed}",
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS))
     parser.add_argument("--size", type=int, nargs=3, default=[32, 32, 16], metavar=("X", "Y", "Z"))
+    parser.add_argument("--patch", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                        help="training patch (default: the whole phantom, --size); validation is on whole phantoms")
     parser.add_argument("--phantoms", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--patches", type=int, default=16, help="patches per epoch")
