@@ -101,10 +101,35 @@ def test_slabs_and_threads_give_the_same_filter(monkeypatch, threads):
     try:
         sliced = BilateralGridFilter(image, sigmas, 15.0)
         assert len(sliced._slabs) == 5
-        assert len(sliced._splat_chunks(2)) == threads
+        assert len(sliced._row_chunks(2)) == threads
         torch.testing.assert_close(sliced.apply(values), expected, rtol=1e-5, atol=1e-5)
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("slab_voxels", [None, 2 * 26 * 30])
+def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, slab_voxels):
+    """A second thread scattering half of the rows (and running other work meanwhile) is
+    bookkeeping only: bit-identical to apply, and the side work's result comes back."""
+    shape = (9, 26, 30)
+    image = smooth_image(shape, seed=9).float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(10))
+    sigmas = [8.0 / s for s in SPACING_ZYX]
+    monkeypatch.setattr(filters, "PARALLEL_SPLAT_MIN_VOXELS", 1)
+    if slab_voxels is not None:
+        monkeypatch.setattr(filters, "SLAB_VOXELS", slab_voxels)
+    bilateral = BilateralGridFilter(image, sigmas, 15.0)
+    assert len(bilateral._slabs) == (1 if slab_voxels is None else 5)
+    norm_alone = bilateral.normalise_symmetric().clone()
+    expected = bilateral.apply(values).clone()
+    shared = BilateralGridFilter(image, sigmas, 15.0)
+    side = filters.side_pool()
+    torch.testing.assert_close(shared.normalise_symmetric(side), norm_alone, rtol=0, atol=0)
+    into = torch.ones_like(values)
+    result, extra = shared.apply_beside(values, side, lambda: "side work done", into=into, alpha=0.5)
+    assert result is into and extra == "side work done"
+    torch.testing.assert_close(into, 1 + 0.5 * expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(shared.apply_beside(values, side, lambda: None)[0], expected, rtol=0, atol=0)
 
 
 def test_uncoupled_axis_keeps_slices_independent():

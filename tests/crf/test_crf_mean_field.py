@@ -156,6 +156,8 @@ def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads):
 
 @pytest.mark.parametrize("mode", ["3d", "2d"])
 def test_small_input_runs_single_threaded_with_the_same_result(case, monkeypatch, mode):
+    """Small inputs: one intra-op thread plus the side thread (kernels side by side) give the
+    marginals of the multi-threaded path."""
     from livseg.crf import mean_field
 
     image, _, prob = case

@@ -21,12 +21,14 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
 
 import torch
 
 from livseg.crf.grid_ops import compensated_sigma, gaussian_blur, gaussian_taps, tent_down, tent_up
+
+Result = TypeVar("Result")
 
 # Grid cell size as a fraction of the kernel's sigma. Linear splatting and slicing make the
 # effective kernel width depend on where a voxel falls within its cell (the compensation in
@@ -89,6 +91,26 @@ def _scatter_add(stage: torch.Tensor, index: torch.Tensor, source: torch.Tensor,
             stage.scatter_add_(0, index, source)
         else:
             stage.index_add_(0, index, source)
+
+
+def carry_inference_mode(work: Callable[[], Result]) -> Callable[[], Result]:
+    """``work`` wrapped to run under the calling thread's inference mode (a thread-local setting)."""
+    inference = torch.is_inference_mode_enabled()
+
+    def run() -> Result:
+        with torch.inference_mode(inference):
+            return work()
+
+    return run
+
+
+def _splat_rows(stage: torch.Tensor, index: torch.Tensor, weights: torch.Tensor, values: torch.Tensor | None,
+                contributions: torch.Tensor, inference: bool) -> None:
+    """Scatter ``weights (n, 4) * values (n,)`` (``weights`` alone when ``values`` is None: a
+    splat of ones) at ``index (4 n,)`` into ``stage``; ``contributions (n, 4)`` is the workspace."""
+    with torch.inference_mode(inference):
+        source = weights if values is None else torch.mul(weights, values.view(-1, 1), out=contributions)
+        _scatter_add(stage, index, source.reshape(-1), inference)
 
 
 def _cell_voxels(sigma_voxels: float, cell_per_sigma: float) -> int:
@@ -307,43 +329,68 @@ class BilateralGridFilter:
             self._tent_y_t = self._tent_y.t().contiguous()
             self._pairs = torch.empty(slab * (nodes_y - 1), 2, nodes_i * nodes_x, device=device, dtype=dtype)
 
-    def normalise_symmetric(self) -> torch.Tensor:
+    def normalise_symmetric(self, side: ThreadPoolExecutor | None = None) -> torch.Tensor:
         """From now on ``apply`` computes ``n_i sum_j k(i, j) n_j v_j`` with ``n = 1 / sqrt(K 1)``.
 
         Returns ``n`` (N,). This is pydensecrf's ``NORMALIZE_SYMMETRIC``. With ``S`` the
         slicing matrix (the splat is its transpose) the filter is ``S B S^T``, so the
         normalised one is ``S' B S'^T`` with ``S' = diag(n) S``: ``n`` is folded into the
-        corner weights once and costs nothing per call.
+        corner weights once and costs nothing per call. ``side``: as for :meth:`apply_beside`.
         """
-        norm = torch.rsqrt(self.apply(None).add_(1e-20))  # K 1: a splat of ones is the weights alone
+        # K 1: a splat of ones is the weights alone
+        total = self._filter(None, None, 1.0, side, None)[0]
+        norm = torch.rsqrt(total.add_(1e-20))
         self._weights.mul_(norm.view(-1, 1))
         return norm
 
-    def _splat(self, values: torch.Tensor | None, z0: int, z1: int) -> torch.Tensor:
-        """Scatter slab ``[z0, z1)`` of ``values`` (N,; None for ones) into the stage buffer;
-        (z1 - z0, Y, I, X') view."""
+    def _splat(self, values: torch.Tensor | None, z0: int, z1: int,
+               side: ThreadPoolExecutor | None = None, beside: Callable[[], Result] | None = None
+               ) -> tuple[torch.Tensor, Future | None]:
+        """Scatter slab ``[z0, z1)`` of ``values`` (N,; None for ones) into the stage buffer.
+
+        Returns its (z1 - z0, Y, I, X') view and, with ``side``, the future of the side
+        thread's job: it scatters half of the rows (this thread waits for that part only) and
+        then runs ``beside``, whose result the future holds.
+        """
         _, Y, X = self.shape
         n0, n1 = z0 * Y * X, z1 * Y * X
-        if values is None:
-            contributions = self._weights[n0:n1].reshape(-1)
-        else:
-            contributions = torch.mul(self._weights[n0:n1], values[n0:n1].view(-1, 1),
-                                      out=self._contributions[:n1 - n0]).view(-1)
         index = (self._index if self._scatter_index is None else self._scatter_index)[4 * n0:4 * n1]
+        weights, contributions = self._weights[n0:n1], self._contributions[:n1 - n0]
+        part = None if values is None else values[n0:n1]
         stage = self._stage[:(z1 - z0) * self._per_slice].zero_()
-        chunks = self._splat_chunks(z1 - z0)
+        inference = torch.is_inference_mode_enabled()  # thread-local: handed to other threads
+        chunks = self._row_chunks(z1 - z0, 2 if side is not None else None)
+
+        def job(a: int, b: int) -> tuple:
+            return (stage, index[4 * a:4 * b], weights[a:b], None if part is None else part[a:b],
+                    contributions[a:b], inference)
+
+        # PyTorch's CPU scatter_add_ of a 1D tensor runs in one thread. Blocks of whole (z, y)
+        # rows write to disjoint parts of the stage, so they can be scattered concurrently (ATen
+        # releases the GIL); the result is bit-identical to one call over all rows.
+        view = stage.view(z1 - z0, self._rows_y, *self.stage_shape[2:])
+        if side is not None:
+            # One hand-off per call: waking a sleeping thread costs 50-150 us on this kind of
+            # (virtual) machine, a good part of a 0.5-1 ms share of work.
+            half_done = threading.Event()
+
+            def side_job() -> Result | None:
+                if len(chunks) > 1:
+                    _splat_rows(*job(*chunks[1]))
+                half_done.set()
+                return None if beside is None else beside()
+
+            future = side.submit(carry_inference_mode(side_job))
+            _splat_rows(*job(*chunks[0]))
+            half_done.wait()
+            return view, future
         if len(chunks) == 1:
-            _scatter_add(stage, index, contributions, torch.is_inference_mode_enabled())
+            _splat_rows(*job(*chunks[0]))
         else:
-            # PyTorch's CPU scatter_add_ of a 1D tensor runs in one thread. Blocks of whole (z, y) rows write to
-            # disjoint parts of the stage, so they can be scattered concurrently (ATen releases
-            # the GIL); the result is bit-identical to the single call.
             pool = _splat_pool(len(chunks))
-            inference = torch.is_inference_mode_enabled()  # thread-local: hand it to the workers
-            jobs = [pool.submit(_scatter_add, stage, index[a:b], contributions[a:b], inference) for a, b in chunks]
-            for job in jobs:
-                job.result()
-        return stage.view(z1 - z0, self._rows_y, *self.stage_shape[2:])
+            for done in [pool.submit(_splat_rows, *job(a, b)) for a, b in chunks]:
+                done.result()
+        return view, None
 
     def _slice(self, refined: torch.Tensor, z0: int, z1: int, into: torch.Tensor | None = None,
                alpha: float = 1.0) -> None:
@@ -371,14 +418,17 @@ class BilateralGridFilter:
             else:
                 out.add_(sliced, alpha=alpha)
 
-    def _splat_chunks(self, slices: int) -> list[tuple[int, int]]:
-        """(start, stop) ranges of a slab's flat corner list, one per thread, on row boundaries."""
+    def _row_chunks(self, slices: int, workers: int | None = None) -> list[tuple[int, int]]:
+        """(start, stop) voxel ranges of a slab of ``slices`` slices on (z, y) row boundaries
+        (so that their stage rows are disjoint), one per worker (default: one per intra-op
+        thread on a CPU), or the whole slab when it is too small to share."""
         _, Y, X = self.shape
-        workers = torch.get_num_threads() if self._stage.device.type == "cpu" else 1
+        if workers is None:
+            workers = torch.get_num_threads() if self._stage.device.type == "cpu" else 1
         if workers <= 1 or slices * Y * X < PARALLEL_SPLAT_MIN_VOXELS or slices * Y < workers:
-            return [(0, 4 * slices * Y * X)]
+            return [(0, slices * Y * X)]
         rows = [round(k * slices * Y / workers) for k in range(workers + 1)]
-        return [(4 * X * a, 4 * X * b) for a, b in zip(rows[:-1], rows[1:])]
+        return [(X * a, X * b) for a, b in zip(rows[:-1], rows[1:])]
 
     def _y_down(self, stage: torch.Tensor, z0: int, z1: int) -> None:
         """Coarsen a slab's stage (z1 - z0, rows_y, I, X') along y into the coarse grid."""
@@ -422,10 +472,37 @@ class BilateralGridFilter:
         ``into`` (N,) it is instead added to ``into`` times ``alpha`` (no extra pass), and
         ``into`` is returned.
         """
+        return self._filter(values, into, alpha, None, None)[0]
+
+    def apply_beside(self, values: torch.Tensor | None, side: ThreadPoolExecutor, beside: Callable[[], Result], *,
+                     into: torch.Tensor | None = None, alpha: float = 1.0) -> tuple[torch.Tensor, Result]:
+        """:meth:`apply` sharing its scatter, the costliest step, with a second thread.
+
+        Args:
+            values, into, alpha: as for :meth:`apply`.
+            side: a single-thread executor; its thread scatters half of the (first slab's)
+                rows, then runs ``beside`` (other work, such as the CRF's spatial kernel)
+                while this thread does the dense grid steps and the gather.
+            beside: the side work; it must not touch this filter.
+
+        Returns:
+            (what :meth:`apply` returns, what ``beside`` returned). Same values as :meth:`apply`
+            to the last bit: the rows are split, the arithmetic is not reordered.
+        """
+        out, result = self._filter(values, into, alpha, side, beside)
+        return out, result  # type: ignore[return-value]
+
+    def _filter(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float,
+                side: ThreadPoolExecutor | None, beside: Callable[[], Result] | None
+                ) -> tuple[torch.Tensor, Result | None]:
         Z = self.shape[0]
         r_z = self._cells_zy[0]
-        for z0, z1 in self._slabs:
-            self._y_down(self._splat(values, z0, z1), z0, z1)
+        pending: Future | None = None
+        for k, (z0, z1) in enumerate(self._slabs):
+            # the side thread shares the first slab's scatter, then runs ``beside``
+            stage, future = self._splat(values, z0, z1, side if k == 0 else None, beside)
+            pending = pending or future
+            self._y_down(stage, z0, z1)
         grid = tent_down(self._coarse_y, 0, r_z)
         for axis, taps in enumerate(self._taps_zy + self._taps):
             if taps is not None:
@@ -433,4 +510,8 @@ class BilateralGridFilter:
         grid = tent_up(grid, 0, r_z, Z)
         for z0, z1 in self._slabs:
             self._slice(self._y_up(grid, z0, z1), z0, z1, into, alpha)
-        return self._out if into is None else into
+        if pending is not None:
+            result = pending.result()
+        else:
+            result = None if beside is None else beside()
+        return (self._out if into is None else into), result
