@@ -375,9 +375,11 @@ class BilateralGridFilter:
             half_done = threading.Event()
 
             def side_job() -> Result | None:
-                if len(chunks) > 1:
-                    _splat_rows(*job(*chunks[1]))
-                half_done.set()
+                try:
+                    if len(chunks) > 1:
+                        _splat_rows(*job(*chunks[1]))
+                finally:  # never leave this thread waiting; an error surfaces from the future
+                    half_done.set()
                 return None if beside is None else beside()
 
             future = side.submit(carry_inference_mode(side_job))
