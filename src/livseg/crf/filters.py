@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 import torch
@@ -344,62 +344,48 @@ class BilateralGridFilter:
         return norm
 
     def _splat(self, values: torch.Tensor | None, z0: int, z1: int,
-               side: ThreadPoolExecutor | None = None, beside: Callable[[], Result] | None = None
-               ) -> tuple[torch.Tensor, Future | None]:
-        """Scatter slab ``[z0, z1)`` of ``values`` (N,; None for ones) into the stage buffer.
+               rows: tuple[int, int] | None = None, *, zero: bool = True) -> torch.Tensor:
+        """Scatter slab ``[z0, z1)`` of ``values`` (N,; None for ones) into the stage buffer
+        (zeroed first unless ``zero`` is False); returns the stage's (z1 - z0, Y, I, X') view.
 
-        Returns its (z1 - z0, Y, I, X') view and, with ``side``, the future of the side
-        thread's job: it scatters half of the rows (this thread waits for that part only) and
-        then runs ``beside``, whose result the future holds.
+        ``rows``: only the voxels ``[a, b)`` of the slab (on (z, y) row boundaries, see
+        :meth:`_row_chunks`), whose stage rows no other range touches.
         """
         _, Y, X = self.shape
         n0, n1 = z0 * Y * X, z1 * Y * X
         index = (self._index if self._scatter_index is None else self._scatter_index)[4 * n0:4 * n1]
         weights, contributions = self._weights[n0:n1], self._contributions[:n1 - n0]
         part = None if values is None else values[n0:n1]
-        stage = self._stage[:(z1 - z0) * self._per_slice].zero_()
+        stage = self._stage[:(z1 - z0) * self._per_slice]
+        if zero:
+            stage.zero_()
         inference = torch.is_inference_mode_enabled()  # thread-local: handed to other threads
-        chunks = self._row_chunks(z1 - z0, 2 if side is not None else None)
 
         def job(a: int, b: int) -> tuple:
             return (stage, index[4 * a:4 * b], weights[a:b], None if part is None else part[a:b],
                     contributions[a:b], inference)
 
-        # PyTorch's CPU scatter_add_ of a 1D tensor runs in one thread. Blocks of whole (z, y)
-        # rows write to disjoint parts of the stage, so they can be scattered concurrently (ATen
-        # releases the GIL); the result is bit-identical to one call over all rows.
-        view = stage.view(z1 - z0, self._rows_y, *self.stage_shape[2:])
-        if side is not None:
-            # One hand-off per call: waking a sleeping thread costs 50-150 us on this kind of
-            # (virtual) machine, a good part of a 0.5-1 ms share of work.
-            half_done = threading.Event()
-
-            def side_job() -> Result | None:
-                try:
-                    if len(chunks) > 1:
-                        _splat_rows(*job(*chunks[1]))
-                finally:  # never leave this thread waiting; an error surfaces from the future
-                    half_done.set()
-                return None if beside is None else beside()
-
-            future = side.submit(carry_inference_mode(side_job))
-            _splat_rows(*job(*chunks[0]))
-            half_done.wait()
-            return view, future
+        chunks = [rows] if rows is not None else self._row_chunks(z1 - z0)
         if len(chunks) == 1:
             _splat_rows(*job(*chunks[0]))
         else:
+            # PyTorch's CPU scatter_add_ of a 1D tensor runs in one thread. Blocks of whole
+            # (z, y) rows write to disjoint parts of the stage, so they can be scattered
+            # concurrently (ATen releases the GIL); the result is bit-identical to one call.
             pool = _splat_pool(len(chunks))
             for done in [pool.submit(_splat_rows, *job(a, b)) for a, b in chunks]:
                 done.result()
-        return view, None
+        return stage.view(z1 - z0, self._rows_y, *self.stage_shape[2:])
 
     def _slice(self, refined: torch.Tensor, z0: int, z1: int, into: torch.Tensor | None = None,
-               alpha: float = 1.0) -> None:
+               alpha: float = 1.0, rows: tuple[int, int] | None = None) -> None:
         """Gather slab ``[z0, z1)`` of the output from its refined stage (flat): into the
-        filter's output buffer, or ``into[n] += alpha * result[n]`` when ``into`` is given."""
+        filter's output buffer, or ``into[n] += alpha * result[n]`` when ``into`` is given.
+        ``rows``: only the slab's voxels ``[a, b)``."""
         _, Y, X = self.shape
         n0, n1 = z0 * Y * X, z1 * Y * X
+        if rows is not None:
+            n0, n1 = n0 + rows[0], n0 + rows[1]
         weights, index = self._weights[n0:n1], self._index[4 * n0:4 * n1]
         out = self._out[n0:n1] if into is None else into[n0:n1]
         if refined.device.type in ("cpu", "cuda"):
@@ -478,13 +464,15 @@ class BilateralGridFilter:
 
     def apply_beside(self, values: torch.Tensor | None, side: ThreadPoolExecutor, beside: Callable[[], Result], *,
                      into: torch.Tensor | None = None, alpha: float = 1.0) -> tuple[torch.Tensor, Result]:
-        """:meth:`apply` sharing its scatter, the costliest step, with a second thread.
+        """:meth:`apply` sharing its per-voxel steps with a second thread.
 
         Args:
             values, into, alpha: as for :meth:`apply`.
-            side: a single-thread executor; its thread scatters half of the (first slab's)
-                rows, then runs ``beside`` (other work, such as the CRF's spatial kernel)
-                while this thread does the dense grid steps and the gather.
+            side: a single-thread executor. For a filter of one slab (up to
+                :data:`SLAB_VOXELS` voxels) its thread scatters half of the rows, runs
+                ``beside`` (other work, such as the CRF's spatial kernel) while this thread
+                does the dense grid steps, and gathers its half of the rows; for larger
+                filters it runs ``beside`` alone, beside the whole filter.
             beside: the side work; it must not touch this filter.
 
         Returns:
@@ -497,23 +485,60 @@ class BilateralGridFilter:
     def _filter(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float,
                 side: ThreadPoolExecutor | None, beside: Callable[[], Result] | None
                 ) -> tuple[torch.Tensor, Result | None]:
-        Z = self.shape[0]
+        if side is not None and len(self._slabs) == 1 and len(self._row_chunks(self.shape[0], 2)) == 2:
+            return self._filter_shared(values, into, alpha, side, beside)
+        pending = side.submit(carry_inference_mode(beside)) if side is not None and beside is not None else None
+        for z0, z1 in self._slabs:
+            self._y_down(self._splat(values, z0, z1), z0, z1)
+        grid = self._blur_grid()
+        for z0, z1 in self._slabs:
+            self._slice(self._y_up(grid, z0, z1), z0, z1, into, alpha)
+        if pending is not None:
+            return (self._out if into is None else into), pending.result()
+        return (self._out if into is None else into), None if beside is None else beside()
+
+    def _blur_grid(self) -> torch.Tensor:
+        """The coarse grid (after the y passes) coarsened along z, blurred, refined along z."""
         r_z = self._cells_zy[0]
-        pending: Future | None = None
-        for k, (z0, z1) in enumerate(self._slabs):
-            # the side thread shares the first slab's scatter, then runs ``beside``
-            stage, future = self._splat(values, z0, z1, side if k == 0 else None, beside)
-            pending = pending or future
-            self._y_down(stage, z0, z1)
         grid = tent_down(self._coarse_y, 0, r_z)
         for axis, taps in enumerate(self._taps_zy + self._taps):
             if taps is not None:
                 grid = gaussian_blur(grid, axis, taps)
-        grid = tent_up(grid, 0, r_z, Z)
-        for z0, z1 in self._slabs:
-            self._slice(self._y_up(grid, z0, z1), z0, z1, into, alpha)
-        if pending is not None:
-            result = pending.result()
-        else:
+        return tent_up(grid, 0, r_z, self.shape[0])
+
+    def _filter_shared(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float,
+                       side: ThreadPoolExecutor, beside: Callable[[], Result] | None
+                       ) -> tuple[torch.Tensor, Result | None]:
+        """One slab, two threads. The side thread scatters the second half of the rows, runs
+        ``beside``, then gathers the second half; this thread scatters the first half, does
+        the dense grid steps and gathers the first half. On a 512^2 slice each thread then has
+        about 2.2 ms of work per pass (the spatial kernel as ``beside``), and the side thread
+        is woken once per pass (each wake-up of a sleeping thread costs 50-150 us here)."""
+        Z = self.shape[0]
+        first, second = self._row_chunks(Z, 2)
+        half_splatted, refined_ready = threading.Event(), threading.Event()
+        refined: list[torch.Tensor] = []  # the refined stage, handed to the side thread
+        self._stage.zero_()
+
+        def side_job() -> Result | None:
+            try:
+                self._splat(values, 0, Z, second, zero=False)
+            finally:  # never leave the other thread waiting; an error surfaces from the future
+                half_splatted.set()
             result = None if beside is None else beside()
-        return (self._out if into is None else into), result
+            refined_ready.wait()
+            if refined:  # else this thread failed: it raises
+                self._slice(refined[0], 0, Z, into, alpha, second)
+            return result
+
+        future = side.submit(carry_inference_mode(side_job))
+        try:
+            self._splat(values, 0, Z, first, zero=False)
+            half_splatted.wait()
+            stage = self._stage[:Z * self._per_slice].view(Z, self._rows_y, *self.stage_shape[2:])
+            self._y_down(stage, 0, Z)
+            refined.append(self._y_up(self._blur_grid(), 0, Z))
+        finally:  # also on an error here, so that the side thread finishes
+            refined_ready.set()
+        self._slice(refined[0], 0, Z, into, alpha, first)
+        return (self._out if into is None else into), future.result()

@@ -212,13 +212,14 @@ def _mean_field_block(prob: torch.Tensor, intensity: torch.Tensor, spacing: tupl
                       kernels_side_by_side: bool = False) -> None:
     """Mean field on one block of whole slices; the marginals (C, z, Y, X) are written into ``out``.
 
-    With ``kernels_side_by_side`` (CPU, single-threaded callers) a second thread scatters half
-    of the bilateral kernel's rows, then builds or applies the spatial kernel while this thread
-    runs the bilateral kernel's dense grid steps and gather (a 512^2 slice: 3 ms per bilateral
-    pass, 1.7 of them the scatter, and 0.75 ms per spatial pass). Both threads only read the
-    current marginals; the spatial result is added once both are done. On the 2-core test
-    machine this made a 512^2 slice about 20 % faster (median of 40 runs), not 2x: the two
-    threads share the memory bandwidth, and each hand-off wakes a sleeping thread (50-150 us).
+    With ``kernels_side_by_side`` (CPU, single-threaded callers) a second thread builds the
+    spatial kernel and applies it during each bilateral pass, and shares that pass's scatter
+    and gather (:meth:`BilateralGridFilter.apply_beside`; a 512^2 slice: 3 ms per bilateral
+    pass, 1.7 of them the scatter and 0.7 the gather, and 0.75 ms per spatial pass). Both
+    threads only read the current marginals; the spatial result is added once both are done.
+    On the 2-core test machine a 512^2 slice took 28-37 ms (best to median of 150 runs)
+    against 32-45 ms in one thread, not half: the threads share the memory bandwidth, and
+    each hand-off wakes a sleeping thread (50-150 us on this virtual machine).
     """
     classes, Z, Y, X = prob.shape
     logits = torch.log(prob.clamp(min=PROBABILITY_FLOOR)).reshape(classes, -1)  # -U, (C, N)
