@@ -132,6 +132,24 @@ def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, 
     torch.testing.assert_close(shared.apply_beside(values, side, lambda: None)[0], expected, rtol=0, atol=0)
 
 
+def test_a_failing_side_job_raises_and_leaves_the_side_thread_usable(monkeypatch):
+    shape = (1, 40, 44)
+    image = smooth_image((3, 40, 44), seed=11)[:1].float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(12))
+    monkeypatch.setattr(filters, "PARALLEL_SPLAT_MIN_VOXELS", 1)
+    bilateral = BilateralGridFilter(image, [0.0, 6.0, 6.0], 15.0)
+    side = filters.side_pool()
+
+    def fail():
+        raise RuntimeError("side work failed")
+
+    with pytest.raises(RuntimeError, match="side work failed"):
+        bilateral.apply_beside(values, side, fail)
+    assert side.submit(lambda: 42).result(timeout=10) == 42
+    expected = bilateral.apply(values).clone()
+    torch.testing.assert_close(bilateral.apply_beside(values, side, lambda: None)[0], expected, rtol=0, atol=0)
+
+
 def test_uncoupled_axis_keeps_slices_independent():
     """sigma_z = 0 (2D mode): each transverse slice is filtered on its own, exactly."""
     shape, theta, theta_hu = (3, 20, 24), 5.0, 20.0
