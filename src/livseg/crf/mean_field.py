@@ -257,19 +257,16 @@ def _mean_field_block(prob: torch.Tensor, intensity: torch.Tensor, spacing: tupl
         signed = torch.tanh(half_difference)
         message = torch.empty_like(half_difference)
         for _ in range(params.iterations):
-            if side is not None and len(kernels) == 2:
-                (bilateral_weight, _), (spatial_weight, spatial) = kernels
-                message.copy_(half_difference)
-                _, spatial_sums = bilateral.apply_beside(signed, side, lambda: spatial.apply(signed), into=message,
-                                                         alpha=0.5 * bilateral_weight)
-                message.add_(spatial_sums, alpha=0.5 * spatial_weight)
-            elif side is not None:
-                message.copy_(half_difference)
-                bilateral.apply_beside(signed, side, lambda: None, into=message, alpha=0.5 * params.mu1)
-            else:
-                message.copy_(half_difference)
+            message.copy_(half_difference)
+            if side is None:
                 for weight, kernel in kernels:
                     kernel.apply(signed, into=message, alpha=0.5 * weight)
+            else:  # the bilateral kernel (first) in this thread, the spatial one (if any) beside it
+                _, side_sums = bilateral.apply_beside(
+                    signed, side, lambda: [(weight, kernel.apply(signed)) for weight, kernel in kernels[1:]],
+                    into=message, alpha=0.5 * params.mu1)
+                for weight, sums in side_sums:
+                    message.add_(sums, alpha=0.5 * weight)
             torch.tanh(message, out=signed)
         foreground, background = out[1], out[0]  # each a contiguous block of slices
         torch.mul(signed.view(foreground.shape), 0.5, out=foreground).add_(0.5)
