@@ -85,14 +85,6 @@ def worker_pool(workers: int) -> ThreadPoolExecutor:
     return _pool("block", workers)
 
 
-def _scatter_add(stage: torch.Tensor, index: torch.Tensor, source: torch.Tensor, inference: bool) -> None:
-    with torch.inference_mode(inference):
-        if index.dtype == torch.int64:
-            stage.scatter_add_(0, index, source)
-        else:
-            stage.index_add_(0, index, source)
-
-
 def carry_inference_mode(work: Callable[[], Result]) -> Callable[[], Result]:
     """``work`` wrapped to run under the calling thread's inference mode (a thread-local setting)."""
     inference = torch.is_inference_mode_enabled()
@@ -105,12 +97,14 @@ def carry_inference_mode(work: Callable[[], Result]) -> Callable[[], Result]:
 
 
 def _splat_rows(stage: torch.Tensor, index: torch.Tensor, weights: torch.Tensor, values: torch.Tensor | None,
-                contributions: torch.Tensor, inference: bool) -> None:
+                contributions: torch.Tensor) -> None:
     """Scatter ``weights (n, 4) * values (n,)`` (``weights`` alone when ``values`` is None: a
     splat of ones) at ``index (4 n,)`` into ``stage``; ``contributions (n, 4)`` is the workspace."""
-    with torch.inference_mode(inference):
-        source = weights if values is None else torch.mul(weights, values.view(-1, 1), out=contributions)
-        _scatter_add(stage, index, source.reshape(-1), inference)
+    source = weights if values is None else torch.mul(weights, values.view(-1, 1), out=contributions)
+    if index.dtype == torch.int64:
+        stage.scatter_add_(0, index, source.reshape(-1))
+    else:
+        stage.index_add_(0, index, source.reshape(-1))
 
 
 def _cell_voxels(sigma_voxels: float, cell_per_sigma: float) -> int:
@@ -359,21 +353,20 @@ class BilateralGridFilter:
         stage = self._stage[:(z1 - z0) * self._per_slice]
         if zero:
             stage.zero_()
-        inference = torch.is_inference_mode_enabled()  # thread-local: handed to other threads
 
-        def job(a: int, b: int) -> tuple:
-            return (stage, index[4 * a:4 * b], weights[a:b], None if part is None else part[a:b],
-                    contributions[a:b], inference)
+        def job(a: int, b: int) -> Callable[[], None]:
+            return lambda: _splat_rows(stage, index[4 * a:4 * b], weights[a:b], None if part is None else part[a:b],
+                                       contributions[a:b])
 
         chunks = [rows] if rows is not None else self._row_chunks(z1 - z0)
         if len(chunks) == 1:
-            _splat_rows(*job(*chunks[0]))
+            job(*chunks[0])()
         else:
             # PyTorch's CPU scatter_add_ of a 1D tensor runs in one thread. Blocks of whole
             # (z, y) rows write to disjoint parts of the stage, so they can be scattered
             # concurrently (ATen releases the GIL); the result is bit-identical to one call.
             pool = _splat_pool(len(chunks))
-            for done in [pool.submit(_splat_rows, *job(a, b)) for a, b in chunks]:
+            for done in [pool.submit(carry_inference_mode(job(a, b))) for a, b in chunks]:
                 done.result()
         return stage.view(z1 - z0, self._rows_y, *self.stage_shape[2:])
 
