@@ -18,7 +18,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -63,6 +62,7 @@ def main() -> int:
     from livseg.datasets import read_case_image, read_case_label, shared_cases, shared_data_root
     from livseg.inference import Segmenter
     from livseg.inference.registry import resolve_model
+    from livseg.reporting.tables import write_json
 
     root = shared_data_root(args.data_root)
     if root is None:
@@ -112,8 +112,7 @@ def main() -> int:
             mean = sum(r["dice"] for r in chosen) / len(chosen)
             print(f"leave-one-out mean Dice ({'with' if crf else 'without'} CRF, {len(chosen)} cases): {mean:.4f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=1))
+        write_json(rows, args.json)  # atomically: a partial file never replaces a good one
     return 0
 
 

@@ -444,8 +444,9 @@ def main() -> int:
     results["load_average_after"] = list(load)
     print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        from livseg.reporting.tables import write_json
+
+        write_json(results, args.json)  # atomically: a partial file never replaces a good one
     return 0
 
 
