@@ -107,6 +107,31 @@ def test_round_trip_on_the_3_slice_series(dcmqi, dcmqi_case, tmp_path):
     assert ds.StudyInstanceUID == pydicom.dcmread(next((dcmqi / "dicom").iterdir())).StudyInstanceUID
 
 
+def test_read_volume_and_the_cli_read_a_seg_as_labels(dcmqi, dcmqi_case, tmp_path, run_cli):
+    """A SEG file is a label volume to ``read_volume`` (its frames' own grid), so ``livseg info``
+    and ``livseg evaluate`` take it as is; it is not a CT."""
+    ct, labels = dcmqi_case
+    seg = write_dicom_seg(labels, dcmqi / "dicom", tmp_path / "seg.dcm")
+    back = read_volume(seg, kind="label")
+    assert back.geometry.same_grid(ct.geometry), back.geometry.differences(ct.geometry)
+    np.testing.assert_array_equal(back.array, labels.array)
+    assert back.meta["format"] == "dicom-seg" and back.meta["modality"] == "SEG"
+    with pytest.raises(InvalidImageError, match="Modality SEG"):
+        read_volume(seg, kind="ct")
+    with pytest.raises(UnreadableInputError, match="SEG object"):  # a series UID asks for an image series
+        read_volume(seg, series_uid=ct.meta["series_uid"])
+    code, out, err = run_cli("info", seg)
+    assert code == 0, err
+    assert "dicom-seg" in out and f"{ct.geometry.size[0]} x {ct.geometry.size[1]} x {ct.geometry.size[2]}" in out
+    from livseg.io import write_volume
+
+    mask = write_volume(Volume(labels.array, ct.geometry, source="labels"), tmp_path / "mask.nii.gz", kind="label")
+    code, out, err = run_cli("evaluate", seg, mask)
+    assert code == 0, err
+    dice = next(line.split() for line in out.splitlines() if line.startswith("dice "))
+    assert float(dice[1]) == 1.0
+
+
 def test_round_trip_on_the_78_slice_chaos_series(shared_data, tmp_path):
     folder = _need(shared_data / "chaos-ct-1" / "dicom")
     ct = read_volume(folder)

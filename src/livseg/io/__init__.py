@@ -12,7 +12,7 @@ Public API::
     summarize(volume, *, label=None) -> dict            # what ``livseg info`` prints
 
 Formats: NIfTI (.nii, .nii.gz), MetaImage (.mha, .mhd), NRRD (.nrrd, .nhdr) read and written;
-MRC (.mrc) and DICOM series (folder or one file of it) read.
+MRC (.mrc), DICOM series (folder or one file of it) and DICOM SEG files (as labels) read.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import SegmentationStorage
 
 from livseg.errors import DicomSeriesError, InvalidImageError, UnreadableInputError
 from livseg.io.itk_messages import itk_error_text, itk_messages_to_log
@@ -163,6 +164,15 @@ def _read_slice_header(path: Path) -> DicomSlice | str:
         frames=int(_float(ds.get("NumberOfFrames", 1), 1.0)),
         samples_per_pixel=int(_float(ds.get("SamplesPerPixel", 1), 1.0)),
     )
+
+
+def is_segmentation_file(path: Path) -> bool:
+    """True when ``path`` reads as a DICOM Segmentation (Modality SEG), not an image slice."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"], force=True)
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return str(ds.get("Modality", "") or "").upper() == "SEG" or ds.get("SOPClassUID") == SegmentationStorage
 
 
 def scan_folder(folder: Path) -> tuple[list[DicomSlice], list[tuple[Path, str]]]:

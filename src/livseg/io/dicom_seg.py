@@ -299,6 +299,9 @@ def read_dicom_seg(
             out[k][frames[index] > 0] = value
     meta = {
         "format": "dicom-seg",
+        "modality": "SEG",
+        "spacing_known": True,  # pixel spacing and frame positions are mandatory in a SEG
+        "orientation_known": True,
         "referenced_series_uid": _referenced_series_uid(seg),
         "segments": dict(mapping),
         "ignored_segments": ignored,

@@ -28,7 +28,9 @@ def read_volume(
 
     Args:
         path: NIfTI (.nii, .nii.gz), MetaImage (.mha, .mhd), NRRD (.nrrd, .nhdr) or MRC
-            (.mrc) file, a DICOM series folder, or one file of a DICOM series.
+            (.mrc) file, a DICOM series folder, one file of a DICOM series, or a DICOM SEG
+            file (BINARY; read as 0/1/2 labels by :func:`livseg.io.dicom_seg.read_dicom_seg`
+            on the grid of its frames; pass the CT to that function to get exactly its grid).
         kind: "any" (structural checks only), "ct" (also: plausible HU; whole numbers
             become int16) or "label" (also: whole numbers >= 0, few values; becomes uint8).
         series_uid: for a DICOM folder with several series, the SeriesInstanceUID to read.
@@ -56,9 +58,16 @@ def read_volume(
                                    fix="leave out the series UID for non-DICOM files")
     try:
         if file_format is DICOM:
-            from livseg.io.dicom import read_dicom  # pydicom is imported only when needed
+            from livseg.io.dicom import is_segmentation_file, read_dicom  # pydicom only when needed
 
-            volume = read_dicom(path, series_uid=series_uid)
+            if series_uid is None and path.is_file() and is_segmentation_file(path):
+                # a DICOM SEG (as ``livseg predict --output-format dicom-seg`` writes): its
+                # labels on the grid its own frame positions span
+                from livseg.io.dicom_seg import read_dicom_seg
+
+                volume = read_dicom_seg(path)
+            else:
+                volume = read_dicom(path, series_uid=series_uid)
         elif file_format is MRC:
             from livseg.io.mrc import read_mrc
 
