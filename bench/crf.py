@@ -205,7 +205,7 @@ def run_case(name: str, image, label, spacing, mode: str, params: CrfParams, rep
     truth = label > 0
     row = {
         "case": name, "shape": "x".join(str(n) for n in image.shape[::-1]), "mode": mode,
-        "ref_s": None, "livseg_s": times["livseg"], "speedup": None, "speedup_median": None, "rounds": rounds,
+        "ref_s": None, "livseg_s": times["livseg"], "speedup": None, "speedup_median": None,
         "ref_cpu_s": None, "livseg_cpu_s": cpu_times["livseg"], "agreement": None,
         "dice_unary": dice(prob.argmax(0) == 1, truth), "dice_ref": None, "dice_livseg": dice(our_labels == 1, truth),
         "ref_mb": None, "livseg_mb": peak_memory_mb(prob, image, spacing, "livseg", mode, device, threads),
@@ -213,7 +213,7 @@ def run_case(name: str, image, label, spacing, mode: str, params: CrfParams, rep
     if with_reference:
         ref_labels = results["ref"].argmax(0)
         row.update(ref_s=times["ref"], speedup=times["ref"] / times["livseg"],
-                   speedup_median=float(np.median(round_ratios)), rounds=rounds, ref_cpu_s=cpu_times["ref"],
+                   speedup_median=float(np.median(round_ratios)), ref_cpu_s=cpu_times["ref"],
                    agreement=100.0 * float((ref_labels == our_labels).mean()), dice_ref=dice(ref_labels == 1, truth),
                    ref_mb=peak_memory_mb(prob, image, spacing, "ref", mode, device, threads))
     return row
