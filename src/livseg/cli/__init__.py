@@ -24,7 +24,7 @@ from typing import Sequence
 # must be set before torch loads its OpenMP runtime; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from livseg import __version__
+from livseg.version import __version__
 from livseg.errors import LivsegError
 
 

@@ -42,7 +42,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.uid import SegmentationStorage
 
-import livseg
+from livseg.version import __version__
 from livseg.errors import (
     ConfigError,
     DicomSeriesError,
@@ -153,7 +153,7 @@ def _build_seg(ordered: list[pydicom.Dataset], masks: np.ndarray,
         instance_number=1,
         manufacturer="livseg",
         manufacturer_model_name="livseg",
-        software_versions=livseg.__version__,
+        software_versions=__version__,
         device_serial_number="n/a",
         content_label=_CONTENT_LABEL,
         content_description="livseg liver and liver tumour segmentation",
@@ -238,7 +238,7 @@ def _segment_description(number: int, value: int, text: str) -> hd.seg.SegmentDe
         segmented_property_type=property_type,
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="livseg", version=livseg.__version__, family=codes.cid7162.ArtificialIntelligence),
+            name="livseg", version=__version__, family=codes.cid7162.ArtificialIntelligence),
         anatomic_regions=list(regions) or None,
         display_color=hd.color.CIELabColor.from_rgb(*_SEGMENT_RGB[value]),
     )

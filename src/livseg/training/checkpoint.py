@@ -27,7 +27,7 @@ def versions() -> dict[str, str]:
     """Versions of livseg, torch, MONAI and Python."""
     import monai
 
-    from livseg import __version__
+    from livseg.version import __version__
 
     return {"livseg": str(__version__), "torch": str(torch.__version__), "monai": str(monai.__version__),
             "python": platform.python_version()}

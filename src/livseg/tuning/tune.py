@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from livseg import __version__
+from livseg.version import __version__
 from livseg.datasets import Case, load_dataset
 from livseg.datasets.fetch import cache_root
 from livseg.errors import DatasetError, UnknownNameError
