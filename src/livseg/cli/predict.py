@@ -17,12 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-
-from livseg.errors import LivsegError
 
 ORDER = 30
 logger = logging.getLogger(__name__)
@@ -65,21 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-@dataclass
-class CaseResult:
-    case_id: str
-    ok: bool
-    seconds: dict[str, float] = field(default_factory=dict)
-    liver_ml: float | None = None
-    tumour_ml: float | None = None
-    output: Path | None = None
-    error: str | None = None
-    exit_code: int = 0
-
-
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from livseg.batch import CaseResult, expand_inputs, plan_outputs, run_local
     from livseg.inference import Segmenter
-    from livseg.inference.batch import expand_inputs, plan_outputs
 
     cases = expand_inputs(args.inputs, layout=args.layout)
     plan = plan_outputs(args.output, args.output_format, len(cases))
@@ -88,25 +73,21 @@ def run(args: argparse.Namespace) -> int:
         settings_file=args.crf_config,
         tta=True if args.tta else None, overlap=args.overlap)
     batch = len(cases) > 1
-    results: list[CaseResult] = []
-    from tqdm import tqdm
+    bar = tqdm(total=len(cases), desc="predict", unit="case", disable=not batch or not sys.stderr.isatty(),
+               file=sys.stderr)
 
-    bar = tqdm(cases, desc="predict", unit="case", disable=not batch or not sys.stderr.isatty(), file=sys.stderr)
-    for case in bar:
-        try:
-            results.append(_predict_case(segmenter, case, plan, args.save_probabilities))
-        except LivsegError as exc:
-            if not batch or args.debug:
-                raise
-            results.append(CaseResult(case.case_id, False, error=str(exc), exit_code=exc.exit_code))
-            tqdm.write(f"livseg: error: {case.case_id}: {exc}", file=sys.stderr)
-        except Exception as exc:  # one broken case must not stop the batch
-            if not batch or args.debug:
-                raise
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            results.append(CaseResult(case.case_id, False, error=f"{type(exc).__name__}: {message}", exit_code=1))
-            tqdm.write(f"livseg: internal error: {case.case_id}: {type(exc).__name__}: {message} "
+    def report(case, result: CaseResult) -> None:
+        bar.update(1)
+        if result.ok:
+            return
+        if result.internal:
+            tqdm.write(f"livseg: internal error: {case.case_id}: {result.error} "
                        "(rerun with --debug for the traceback)", file=sys.stderr)
+        else:
+            tqdm.write(f"livseg: error: {case.case_id}: {result.error}", file=sys.stderr)
+
+    results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
+                        keep_going=batch and not args.debug, on_result=report)
     bar.close()
     if batch or args.timing:
         print(_table(results))
@@ -127,34 +108,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_case(segmenter, case, plan, save_probabilities: bool) -> CaseResult:
-    from livseg.inference import StageTimer
-    from livseg.inference.batch import require_dicom_input
-    from livseg.io import write_like
-
-    require_dicom_input(case, plan.output_format)
-    timer = StageTimer()
-    with timer("read"):
-        volume = case.read()
-    prediction = segmenter.predict(volume, probabilities=save_probabilities)
-    timer.merge(prediction.timings)
-    out = plan.labels_path(case.case_id)
-    with timer("write"):
-        if plan.output_format == "dicom-seg":
-            from livseg.io.dicom_seg import write_dicom_seg
-
-            write_dicom_seg(prediction.labels, case.path, out, series_uid=volume.meta.get("series_uid"))
-        else:
-            write_like(prediction.labels.array, volume, out, kind="label")
-        for name, probability in (prediction.probabilities or {}).items():
-            write_like(probability.array, volume, plan.probability_path(case.case_id, name), kind="any")
-    voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0
-    counts = np.bincount(prediction.labels.array.ravel(), minlength=3)
-    return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=float(counts[1] + counts[2]) * voxel_ml,
-                      tumour_ml=float(counts[2]) * voxel_ml, output=out)
-
-
-def _table(results: list[CaseResult]) -> str:
+def _table(results: list) -> str:
+    """The per-case table: seconds per stage, total, liver and tumour mL (``CaseResult`` rows)."""
     from livseg.inference.timing import STAGES
 
     header = ["case", "status", *STAGES, "total_s", "liver_ml", "tumour_ml"]

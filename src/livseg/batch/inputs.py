@@ -1,4 +1,4 @@
-"""Cases and output paths of ``livseg predict``: inputs expanded, outputs named.
+"""The cases of a batch and where their outputs go: inputs expanded, outputs named.
 
 An INPUT is a CT file, a DICOM series folder, a data-set folder (any layout
 ``livseg.datasets.load_dataset`` recognises) or a plain folder of CT files (and DICOM series
