@@ -20,7 +20,7 @@ PACKAGE = SRC / "livseg"
 #: Layer of each top-level part of the package, lowest first. A module may import its own
 #: layer (without cycles) and the layers below it, never one above.
 LAYERS: dict[str, int] = {
-    "errors": 0, "volume": 0, "version": 0,
+    "errors": 0, "volume": 0, "version": 0, "schema": 0,
     "io": 1,
     "config": 2, "preprocessing": 2,
     "phantoms": 3, "datasets": 3,

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, Union
+from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
 from livseg.errors import ConfigError, InputNotFoundError
 from livseg.io.atomic import atomic_path
+from livseg.schema import build, field_types, to_mapping
 
 # --------------------------------------------------------------------------------------------
 # Sections
@@ -323,117 +323,8 @@ class Config:
 
 
 # --------------------------------------------------------------------------------------------
-# Building dataclasses from mappings, with type checks
+# Building a Config from a mapping (livseg.schema checks keys and types)
 # --------------------------------------------------------------------------------------------
-
-_NONE_TYPE = type(None)
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _describe(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return "any value"
-    if hint is _NONE_TYPE:
-        return "null"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(hint))
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_describe(args[0])}"
-        return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
-    if origin is dict:
-        return "a mapping"
-    if dataclasses.is_dataclass(hint):
-        return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(hint))
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        hint, getattr(hint, "__name__", str(hint)))
-
-
-class _Mismatch(Exception):
-    """Raised inside ``_coerce``; carries the dotted key and what was expected."""
-
-    def __init__(self, key: str, expected: str, value: Any) -> None:
-        super().__init__(key)
-        self.key, self.expected, self.value = key, expected, value
-
-
-def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
-    """Check ``value`` against the type ``hint`` and convert (lists -> tuples, int -> float)."""
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return value
-    if hint is _NONE_TYPE:
-        if value is None:
-            return None
-        raise _Mismatch(key, "null", value)
-    if origin in (Union, types.UnionType):
-        for arm in typing.get_args(hint):
-            try:
-                return _coerce(value, arm, key, source)
-            except _Mismatch:
-                continue
-        raise _Mismatch(key, _describe(hint), value)
-    if origin is Literal:
-        if value in typing.get_args(hint) and not isinstance(value, bool):
-            return value
-        raise _Mismatch(key, _describe(hint), value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch(key, "true or false", value)
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _Mismatch(key, "an integer", value)
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise _Mismatch(key, "a number", value)
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _Mismatch(key, "a string", value)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise _Mismatch(key, _describe(hint), value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise _Mismatch(key, _describe(hint), value)
-        return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            raise _Mismatch(key, "a mapping with string keys", value)
-        return dict(value)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, Mapping):
-            raise _Mismatch(key, _describe(hint), value)
-        return _build(hint, value, key, source)
-    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module
-
-
-def _build(cls: type, mapping: Mapping[str, Any], prefix: str, source: str) -> Any:
-    hints = _field_types(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in mapping if k not in hints]
-    if unknown:
-        where = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
-        raise ConfigError(source, detail=f"unknown key '{where}'",
-                          expected=("one of the keys " + ", ".join(names)
-                                    + (f" in section '{prefix}'" if prefix else " at the top level")),
-                          found=repr(unknown[0]), fix="check the spelling against the documented keys")
-    kwargs = {}
-    for name, value in mapping.items():
-        kwargs[name] = _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name, source)
-    return cls(**kwargs)
 
 
 def config_from_dict(mapping: Mapping[str, Any], *, source: str = "<config>",
@@ -446,11 +337,7 @@ def config_from_dict(mapping: Mapping[str, Any], *, source: str = "<config>",
     if not isinstance(mapping, Mapping):
         raise ConfigError(source, expected="a YAML mapping of sections (data, model, training, ...)",
                           found=type(mapping).__name__)
-    try:
-        config = _build(Config, mapping, "", source)
-    except _Mismatch as exc:
-        raise ConfigError(source, detail=f"bad value for '{exc.key}'", expected=exc.expected,
-                          found=repr(exc.value)) from None
+    config = build(Config, mapping, source=source)
     _check_values(config, source, require_data)
     return config
 
@@ -546,7 +433,7 @@ def apply_overrides(mapping: Mapping[str, Any], overrides: Sequence[str]) -> dic
         for depth, part in enumerate(path):
             last = depth == len(path) - 1
             if cls is not None:
-                hints = _field_types(cls)
+                hints = field_types(cls)
                 if part not in hints:
                     raise ConfigError(f"--set {text}", detail=f"unknown key '{'.'.join(path[:depth + 1])}'",
                                       expected="one of the keys " + ", ".join(hints), found=repr(part))
@@ -603,15 +490,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain mapping (lists, not tuples) of a config or one of its sections."""
-    return _plain(dataclasses.asdict(config))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    return to_mapping(config)
 
 
 def dump_config(config: Config) -> str:
