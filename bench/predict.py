@@ -136,7 +136,7 @@ def load_model(name_or_path: str, work: Path) -> BenchModel:
 def phantom_file(work: Path) -> tuple[Path, Path]:
     path, label_path = work / "phantom-512x512x300.nii.gz", work / "phantom-512x512x300-label.nii.gz"
     if not path.exists() or not label_path.exists():
-        from livseg.datasets.phantom import generate_phantom
+        from livseg.phantoms import generate_phantom
         from livseg.io import write_volume
 
         print("generating the 512x512x300 phantom ...", flush=True)

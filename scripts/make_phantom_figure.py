@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from livseg.datasets.phantom import generate_phantom  # noqa: E402
+from livseg.phantoms import generate_phantom  # noqa: E402
 from livseg.volume import Volume  # noqa: E402
 
 WINDOW_HU = (-160.0, 240.0)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from livseg.datasets.phantom import write_phantoms
+from livseg.phantoms import write_phantoms
 from livseg.io import read_volume, write_volume
 
 

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent / "inference"))
 
 from inference_helpers import threshold_bundle  # noqa: E402
-from livseg.datasets.phantom import generate_phantom  # noqa: E402
+from livseg.phantoms import generate_phantom  # noqa: E402
 from livseg.inference import CrfSettings, save_bundle  # noqa: E402
 from livseg.io import read_volume, write_volume  # noqa: E402
 

@@ -100,8 +100,8 @@ def test_list_with_a_missing_data_root(tmp_path, run_cli):
     assert code == 3 and "--data-root" in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("livseg.datasets.phantom") is None,
-                    reason="livseg.datasets.phantom (written separately) is not in this tree yet")
+@pytest.mark.skipif(importlib.util.find_spec("livseg.phantoms") is None,
+                    reason="livseg.phantoms (written separately) is not in this tree yet")
 def test_phantom_writes_a_pairs_dataset_that_checks(tmp_path, run_cli):
     out_dir = tmp_path / "ph"
     code, out, err = run_cli("data", "phantom", out_dir, "--n", "2", "--seed", "3", "--size", "24", "20", "16")

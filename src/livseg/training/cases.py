@@ -57,7 +57,7 @@ def phantom_sources(data: DataConfig) -> list[CaseSource]:
     Phantom i is ``phantom-NNN`` with seed ``phantom_seed(seed, i)``: the same cases that
     ``livseg data phantom OUT --n N --seed S`` writes.
     """
-    from livseg.datasets.phantom import generate_phantom, phantom_seed
+    from livseg.phantoms import generate_phantom, phantom_seed
 
     spec = data.phantoms
     if spec is None:

@@ -1,4 +1,4 @@
-"""Paint a drawn patient (:class:`~livseg.datasets.phantom_anatomy.Anatomy`) as a tissue map.
+"""Paint a drawn patient (:class:`~livseg.phantoms.anatomy.Anatomy`) as a tissue map.
 
 Structures are painted in a fixed order; each one may only replace the tissues it is allowed
 to displace (the liver pushes bowel aside, bone displaces everything), and each is evaluated
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from livseg.datasets.phantom_anatomy import (
+from livseg.phantoms.anatomy import (
     LUNG_APEX_Z_MM,
     MEDIASTINUM,
     Anatomy,
     BowelLoop,
 )
-from livseg.datasets.phantom_body import (
+from livseg.phantoms.body import (
     RIB_DROOP_MM,
     RIB_HALF_HEIGHT_MM,
     RIBS_Z_RANGE_MM,
@@ -23,8 +23,8 @@ from livseg.datasets.phantom_body import (
     TABLE_THICKNESS_MM,
     rib_cross_section,
 )
-from livseg.datasets.phantom_fields import Box, Grid, Segment, paint
-from livseg.datasets.phantom_tissues import LIVER_TISSUES, Tissue, tumour_core_id, tumour_rim_id
+from livseg.phantoms.fields import Box, Grid, Segment, paint
+from livseg.phantoms.tissues import LIVER_TISSUES, Tissue, tumour_core_id, tumour_rim_id
 
 _F32 = np.float32
 _Z_CHUNK = 24  # slices per block when painting the whole body (bounds memory use)

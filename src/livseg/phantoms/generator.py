@@ -1,7 +1,7 @@
 """Synthetic abdominal CT phantoms with liver and tumour labels, deterministic for a seed.
 
 A phantom is a random adult patient drawn in *nominal* millimetres (LPS, see
-:mod:`livseg.datasets.phantom_anatomy`), scaled isotropically by ``s`` to fit the field of view,
+:mod:`livseg.phantoms.anatomy`), scaled isotropically by ``s`` to fit the field of view,
 and painted on the voxel grid:
 
 * **Scale.** ``s = min(1, FOV_x / W, FOV_y / D, FOV_z / 260 mm)`` where W and D are the body's
@@ -37,12 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from livseg.datasets.case import Case
-from livseg.datasets.phantom_anatomy import Anatomy, draw_anatomy, place_tumours
-from livseg.datasets.phantom_body import TABLE_GAP_MM, TABLE_THICKNESS_MM
-from livseg.datasets.phantom_fields import Grid
-from livseg.datasets.phantom_intensity import render_intensity
-from livseg.datasets.phantom_paint import paint_anatomy
-from livseg.datasets.phantom_tissues import (
+from livseg.errors import ConfigError
+from livseg.io import write_volume
+from livseg.phantoms.anatomy import Anatomy, draw_anatomy, place_tumours
+from livseg.phantoms.body import TABLE_GAP_MM, TABLE_THICKNESS_MM
+from livseg.phantoms.fields import Grid
+from livseg.phantoms.intensity import render_intensity
+from livseg.phantoms.paint import paint_anatomy
+from livseg.phantoms.tissues import (
     MAX_TUMOURS,
     Contrast,
     Tissue,
@@ -51,8 +53,6 @@ from livseg.datasets.phantom_tissues import (
     tumour_core_id,
     tumour_rim_id,
 )
-from livseg.errors import ConfigError
-from livseg.io import write_volume
 from livseg.volume import Geometry, Volume
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Phantom:
     Attributes:
         ct: int16 HU, array (z, y, x).
         labels: uint8, 0 background, 1 liver (intrahepatic vessels included), 2 tumour.
-        tissues: uint8 :class:`~livseg.datasets.phantom_tissues.Tissue` ids (tumour i: ids
+        tissues: uint8 :class:`~livseg.phantoms.tissues.Tissue` ids (tumour i: ids
             ``tumour_core_id(i)`` and ``tumour_rim_id(i)``).
         info: what was drawn (JSON-friendly): seed, phase, noise, liver HU, scale, flips, tumours.
     """

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from livseg.datasets.phantom_anatomy import Anatomy
-from livseg.datasets.phantom_fields import Grid, SmoothField
-from livseg.datasets.phantom_tissues import HU_MAX, HU_MIN, Contrast, Tissue
+from livseg.phantoms.anatomy import Anatomy
+from livseg.phantoms.fields import Grid, SmoothField
+from livseg.phantoms.tissues import HU_MAX, HU_MIN, Contrast, Tissue
 
 _F32 = np.float32
 # Scanner point spread (Gaussian sigma): along z a fraction of the slice thickness, in-plane mm.

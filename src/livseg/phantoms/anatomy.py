@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from livseg.datasets.phantom_body import (
+from livseg.phantoms.body import (
     Body,
     Diaphragm,
     draw_body,
     draw_diaphragm,
 )
-from livseg.datasets.phantom_fields import Box, Ellipsoid, Segment, SmoothField, soft_union
+from livseg.phantoms.fields import Box, Ellipsoid, Segment, SmoothField, soft_union
 
 Vec3 = tuple[float, float, float]
 _F32 = np.float32

@@ -9,16 +9,16 @@ import pytest
 from scipy import ndimage
 
 from livseg.datasets.case import Case
-from livseg.datasets.phantom import (
+from livseg.phantoms.generator import (
     Phantom,
     generate_phantom,
     phantom_seed,
     render_phantom,
     write_phantoms,
 )
-from livseg.datasets.phantom_fields import Grid, SmoothField
-from livseg.datasets.phantom_intensity import IN_PLANE_SIGMA_MM, partial_volume_blur
-from livseg.datasets.phantom_tissues import (
+from livseg.phantoms.fields import Grid, SmoothField
+from livseg.phantoms.intensity import IN_PLANE_SIGMA_MM, partial_volume_blur
+from livseg.phantoms.tissues import (
     BONE_TISSUES,
     LIVER_HU_RANGE,
     Tissue,
