@@ -20,10 +20,12 @@ from livseg.datasets import load_dataset, read_case_image, read_case_label
 from livseg.errors import ConfigError
 from livseg.inference import Segmenter, load_bundle
 from livseg.metrics import evaluate_structure
-from livseg.preprocessing import ReorientRecord, invert_reorient
+from livseg.preprocessing import ReorientRecord, invert_reorient, reorient
 from livseg.tuning import (Objective, Refinement, TrialParams, apply_tuned_settings, cached_cases, load_tuned_settings,
                            predict_labels, search, space_from_mapping, tune_crf)
+from livseg.io import write_like
 from livseg.tuning.cache import sha256_of_path
+from livseg.tuning.trial import fused_unary
 from livseg.volume import Volume
 from tuning_helpers import band_bundle, write_band_model, write_test_phantoms
 
@@ -134,3 +136,46 @@ def test_tuned_file_for_another_network_is_refused(phantoms, model, tmp_path):
     with pytest.raises(ConfigError, match="inference"):
         (tmp_path / "empty.yaml").write_text("tuning: {}\n")
         load_tuned_settings(tmp_path / "empty.yaml", band_bundle().settings)
+
+
+def test_a_distant_false_positive_gets_the_same_crf_box_and_labels_as_the_predictor(phantoms, model, tmp_path):
+    """A liver-HU blob far from the liver is foreground for the network; post-processing drops it,
+    so the predictor's CRF box leaves it out. tune-crf must refine exactly that box (the case where
+    a second copy of the pipeline that boxed every foreground voxel disagreed)."""
+    case = load_dataset(phantoms).cases[0]
+    image = read_case_image(case)
+    spotted = image.array.copy()
+    spotted[24:30, 30:36, 58:64] = 105  # portal-venous liver HU, at the body's edge far from the liver
+    folder = tmp_path / "spotted"
+    write_like(spotted, image, folder / "images" / f"{case.case_id}.nii.gz", kind="ct")
+    write_like(read_case_label(case, image=image).array, image, folder / "labels" / f"{case.case_id}.nii.gz",
+               kind="label")
+    (spotted_case,) = load_dataset(folder).cases
+    spotted_image = read_case_image(spotted_case)
+    bundle = load_bundle(model)
+    # A 2 mm margin: on this 5 cm phantom the default margin would reach the blob anyway.
+    bundle = bundle.with_settings(crf=dataclasses.replace(bundle.settings.crf, margin_mm=2.0))
+    (entry,), _ = cached_cases(bundle, [spotted_case], model_sha256=sha256_of_path(model), cache_dir=tmp_path)
+    tau = (1.0, 0.0, 0.0)
+    refinement = Refinement(mode=bundle.settings.crf.mode, postprocess=bundle.settings.postprocess)
+    for crf in (bundle.settings.crf.params, None):
+        segmenter = Segmenter(bundle, crf=crf is not None)
+        predicted = segmenter.predict(spotted_image)
+        region = fused_unary(entry, tau, refinement.box_rule)
+        assert region is not None
+        assert (region.box.start_zyx, region.box.stop_zyx) == predicted.info["roi"]
+        mine = on_input_grid(entry, predict_labels(entry, TrialParams(crf, tau), refinement), spotted_image)
+        np.testing.assert_array_equal(mine, predicted.labels.array)
+    # The blob is foreground for the network and lies outside the predictor's box, inside the box
+    # of every foreground voxel (so the test shows something).
+    blob = np.zeros(spotted.shape, dtype=bool)
+    blob[24:30, 30:36, 58:64] = True
+    working_blob = reorient(Volume(blob.astype(np.uint8), image.geometry), "LPS")[0].array > 0
+    everything = fused_unary(entry, tau, None)
+    assert everything is not None
+    everything_blob = working_blob[everything.box.slices]
+    assert np.mean(everything.unary[1][everything_blob] > 0.5) > 0.9
+    for region, holds in ((region, False), (everything, True)):
+        inside = np.zeros(entry.working.shape_zyx, dtype=bool)
+        inside[region.box.slices] = True
+        assert bool((inside & working_blob).any()) is holds

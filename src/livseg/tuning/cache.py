@@ -1,13 +1,14 @@
 """Network probabilities of a training case, computed once and cached for every CRF trial.
 
-What the predictor (:class:`livseg.inference.Segmenter`) does up to the CRF is split in two:
+The predictor's stages (:mod:`livseg.inference.stages`, which :class:`livseg.inference.Segmenter`
+calls too) are split in two:
 
-* **once per case** (here, cached): reorient to the model's orientation, prepare (crop,
-  window, resample), sliding-window network with Gaussian blending; the softmax of the main
+* **once per case** (here, cached): ``to_model_orientation`` and ``network_stage`` (crop,
+  window, resample, sliding-window network with Gaussian blending); the softmax of the main
   output and of each deep-supervision branch is kept *separately* (``keep_outputs``), so the
   fusion weights tau_d can be tuned without running the network again;
-* **per trial** (:mod:`livseg.tuning.trial`): eq. 4 fusion, region of interest, resampling
-  onto the working grid, dense CRF, post-processing, metrics.
+* **per trial** (:mod:`livseg.tuning.trial`): eq. 4 fusion, ``crf_region`` (the liver-component
+  box and the unary resampled onto it), ``refine_region`` (dense CRF), post-processing, metrics.
 
 Only a region is kept: on the prepared grid, the voxels that can influence the CRF's unary for
 *any* fusion weights (the box that ``foreground_roi`` gives for the union of every output's
@@ -19,7 +20,9 @@ volume. Their offsets are recorded. Why the crops change no result:
 * for two classes the fused foreground ``sum_d tau_d p_d1 > 0.5`` needs some ``p_d1 > 0.5``
   (a weighted average exceeds 0.5 only if one of its terms does; for C classes argmax != 0
   needs fused ``p_0 < 0.5``, hence some ``p_d0 < 0.5``), so every fused foreground lies in the
-  union and every ROI box in the cached box;
+  union and every ROI box in the cached box; the liver components that bound the ROI box are
+  those of the fused foreground, all of which the cached region holds whole, so they are the
+  same components (and sizes) as on the whole prepared grid;
 * ``probabilities_on`` reads only the source voxels around each target point, all inside the
   cached covering box;
 * outside the ROI box the prediction is background, and post-processing and the metrics work
@@ -50,11 +53,11 @@ import torch
 from livseg.datasets import Case, read_case_image, read_case_label
 from livseg.errors import ConfigError, UnreadableInputError
 from livseg.inference import ModelBundle
-from livseg.inference.prepare import prepare_for_inference
 from livseg.inference.restore import covering_box, foreground_roi
-from livseg.inference.windows import STORE_DTYPE, sliding_window_probabilities
+from livseg.inference.stages import network_stage, to_model_orientation
+from livseg.inference.windows import STORE_DTYPE
 from livseg.io.atomic import atomic_path
-from livseg.preprocessing import CropRecord, ReorientRecord, reorient
+from livseg.preprocessing import CropRecord
 from livseg.preprocessing.orientation import apply_reorient
 from livseg.volume import Geometry, Volume
 
@@ -314,9 +317,8 @@ def compute_cached_case(bundle: ModelBundle, case: Case, *, key: str, device: to
                         amp: bool = True) -> CachedCase:
     """Run the predictor's network stage on one labelled case and keep what the trials need.
 
-    Same calls as ``Segmenter._stage``: ``prepare_for_inference`` and
-    ``sliding_window_probabilities`` with the bundle's window settings, here with
-    ``keep_outputs=True`` (every output's softmax blended on its own).
+    The predictor's own stages (:mod:`livseg.inference.stages`): ``to_model_orientation`` and
+    ``network_stage``, here with ``keep_outputs=True`` (every output's softmax blended on its own).
 
     Raises:
         ConfigError: a tumour model, or a model whose preprocessing crops to the liver.
@@ -331,25 +333,16 @@ def compute_cached_case(bundle: ModelBundle, case: Case, *, key: str, device: to
     device = torch.device(device)
     image = read_case_image(case)
     reference = read_case_label(case, image=image)
-    orientation = bundle.preprocessing.orientation
-    if orientation is None:
-        ct, turned = image, ReorientRecord(image.geometry, image.geometry)
-    else:
-        ct, turned = reorient(image, orientation)
+    ct, turned = to_model_orientation(image, bundle.preprocessing.orientation)
     reference = apply_reorient(reference, turned)
     settings = bundle.settings
-    config = dataclasses.replace(bundle.preprocessing, orientation=None)
-    prepared, record = prepare_for_inference(ct, config)
     num_outputs = 1 + bundle.num_branches
-    network = bundle.network.to(device).eval()
-    outputs = sliding_window_probabilities(
-        network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
-        weights=(1.0 / num_outputs,) * num_outputs, device=device, pad_value=float(prepared.array.min()),
-        sigma_scale=settings.sigma_scale, tta=settings.tta, amp=amp, keep_outputs=True,
-        slab_voxels=settings.slab_voxels, max_window_voxels=settings.max_window_voxels)
-    assert isinstance(outputs, list)  # keep_outputs=True always returns the list
-    grid = prepared.geometry
-    del prepared
+    bundle.network.to(device).eval()
+    network = network_stage(bundle, ct, device=device, amp=amp,
+                            fusion_weights=(1.0 / num_outputs,) * num_outputs, keep_outputs=True)
+    outputs, grid, record = network.outputs, network.prepared, network.record
+    assert outputs is not None  # keep_outputs=True
+    del network
     candidate = np.zeros(grid.shape_zyx, dtype=bool)
     for probs in outputs:
         candidate |= probs[0] <= CANDIDATE_BACKGROUND_MAX

@@ -146,7 +146,8 @@ def tune_crf(model: str | os.PathLike[str], data: str | os.PathLike[str], *, lay
     chosen = select_cases(dataset.cases, cases, where=str(data))
     cache_folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     refinement = Refinement(mode=mode or crf_settings.mode, device=str(torch_device),
-                            postprocess=bundle.settings.postprocess if postprocess else None)
+                            postprocess=bundle.settings.postprocess if postprocess else None,
+                            liver_rule=bundle.settings.postprocess)
 
     started = time.perf_counter()
     cached, stats = cached_cases(bundle, chosen, model_sha256=model_sha256, cache_dir=cache_folder,
