@@ -62,7 +62,7 @@ def main() -> int:
     from livseg.datasets import read_case_image, read_case_label, shared_cases, shared_data_root
     from livseg.inference import Segmenter
     from livseg.inference.registry import resolve_model
-    from livseg.reporting.tables import write_json
+    from livseg.io.tables import write_json
 
     root = shared_data_root(args.data_root)
     if root is None:

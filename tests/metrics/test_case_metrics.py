@@ -9,7 +9,7 @@ import pytest
 
 from livseg.errors import InvalidImageError
 from livseg.metrics import STRUCTURE_MEASURES, evaluate_case, summarize
-from livseg.reporting.tables import to_json
+from livseg.io.tables import to_json
 from livseg.volume import Geometry, Volume
 
 SPACING = (0.75, 0.75, 2.0)

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from livseg.io.tables import format_table, write_csv, write_json
 from livseg.metrics import evaluate_case, summarize
-from livseg.reporting.tables import (SUMMARY_COLUMNS, case_row, format_table, summary_rows, write_csv,
-                                     write_json)
+from livseg.reporting.tables import SUMMARY_COLUMNS, case_row, summary_rows
 
 
 def test_tables_round_trip(tmp_path):

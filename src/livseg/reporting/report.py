@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 from livseg.errors import DatasetError, InputNotFoundError, LivsegError
 from livseg.io.atomic import atomic_path
+from livseg.io.tables import to_json
 from livseg.metrics.overlap import overlap_scores
 from livseg.metrics.structures import structure_mask
 from livseg.reporting import html_page as H
@@ -47,10 +48,9 @@ from livseg.reporting.figures import (
     learning_curves_png,
     overlay_png,
 )
-from livseg.reporting.provenance import versions
 from livseg.reporting.run_folder import config_files, find_training_log, read_config_text, read_training_log
-from livseg.reporting.tables import to_json
 from livseg.reporting.views import DEFAULT_MARGIN_MM, ortho_views
+from livseg.version import versions
 
 logger = logging.getLogger(__name__)
 
