@@ -32,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from livseg.inference.bundle import load_bundle, save_bundle
-    from livseg.tuning.output import apply_tuned_settings
+    from livseg.inference.settings import apply_tuned_settings
 
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     for source, name in ((args.liver, "default"), (args.tumour, "default-tumour")):

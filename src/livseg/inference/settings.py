@@ -11,8 +11,16 @@ under the checkpoint key ``"inference"`` (all keys optional)::
       fusion_weights: [1.0, 0.0, 0.0]     # tau_d of eq. 4: main output first, then branches shallow -> deep
       max_window_voxels: 8000000          # the window grows to whole axes up to this size (null: never)
       tta: false                          # mirror test-time augmentation (8 flips; 8x the network time)
-      crf: {enabled: true, mode: 3d, margin_mm: 10.0, mu1: 5, ...}   # livseg.crf.CrfParams fields + the three
-      postprocess: {keep_largest_liver: true, ...}                   # livseg.postprocessing.PostprocessConfig
+      crf:                                # CrfSettings
+        enabled: true
+        mode: 3d
+        margin_mm: 10.0
+        params: {mu1: 5.0, mu2: 3.0, ...} # livseg.crf.CrfParams
+      postprocess: {keep_largest_liver: true, ...}   # livseg.postprocessing.PostprocessConfig
+
+The nesting is the dataclasses' nesting, checked by :func:`livseg.schema.build`. Files written
+by livseg 0.1.0 put the CRF parameters directly under ``crf`` (``crf: {enabled: true, mu1: 5,
+...}``); they are still read (:func:`nest_flat_crf`).
 
 ``fusion_weights`` are normalised to sum to 1 (eq. 4 is a weighted average). The paper chose
 tau_d by grid search on training cases; until a bundle records tuned values, the main output
@@ -23,12 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Mapping, Protocol, Sequence, TypeVar
+
+import yaml
 
 from livseg.crf import MODES, CrfParams
-from livseg.errors import ConfigError
+from livseg.errors import ConfigError, InputNotFoundError, UnreadableInputError
 from livseg.postprocessing import PostprocessConfig
+from livseg.schema import build, to_mapping
 
 #: Default cap on the voxels of one z-slab of the prepared volume that the sliding window
 #: stitches at once (MONAI keeps float32 output and weight buffers for a slab); 16 M voxels
@@ -133,65 +146,107 @@ def check_fusion_weights(weights: Sequence[float]) -> tuple[float, ...]:
     return tuple(v / total for v in values)
 
 
-def _strict(cls: type, mapping: Mapping[str, Any], where: str) -> Any:
-    """``cls(**mapping)`` after checking every key is a field of ``cls``."""
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(where, expected="a mapping", found=type(mapping).__name__)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(mapping) - set(names))
-    if unknown:
-        raise ConfigError(where, detail=f"unknown key '{unknown[0]}'", expected="one of the keys " + ", ".join(names),
-                          found=repr(unknown[0]), fix="check the spelling against the documented keys")
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in mapping.items()}
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a value of the wrong kind reaching a comparison
-        raise ConfigError(where, expected="values of the documented types", found=str(exc)) from None
+#: CrfParams' fields: under ``crf.params`` now, directly under ``crf`` in livseg 0.1.0 files.
+_CRF_PARAM_FIELDS = frozenset(f.name for f in dataclasses.fields(CrfParams))
+
+
+def nest_flat_crf(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """``mapping`` (an ``inference`` mapping) with an old flat ``crf`` section nested.
+
+    Files written by livseg 0.1.0 (the packaged bundles' metadata, ``livseg tune-crf`` YAML)
+    put CrfParams' fields directly under ``crf``, beside ``enabled``, ``mode`` and
+    ``margin_mm``; they now sit under ``crf.params``, as in :class:`CrfSettings`. This is the
+    only place that knows the old form. A ``crf: null`` or ``postprocess: null`` is read as
+    empty (keep the defaults), as before.
+    """
+    mapping = {key: value for key, value in mapping.items()
+               if not (key in ("crf", "postprocess") and value is None)}
+    crf = mapping.get("crf")
+    if not isinstance(crf, Mapping):
+        return mapping
+    flat = {key: value for key, value in crf.items() if key in _CRF_PARAM_FIELDS}
+    if not flat:
+        return mapping
+    if "params" in crf:
+        raise ConfigError("inference.crf", detail=f"'{next(iter(flat))}' beside 'params'",
+                          expected="CRF parameters under crf.params only",
+                          found="both the old flat form and crf.params", fix="move them under params")
+    nested = {key: value for key, value in crf.items() if key not in flat}
+    return {**mapping, "crf": {**nested, "params": flat}}
 
 
 def settings_from_mapping(mapping: Mapping[str, Any] | None, *, defaults: InferenceSettings) -> InferenceSettings:
-    """Settings from a checkpoint's ``"inference"`` mapping; missing keys keep ``defaults``."""
-    mapping = dict(mapping or {})
-    names = [f.name for f in dataclasses.fields(InferenceSettings)]
-    unknown = sorted(set(mapping) - set(names))
-    if unknown:
-        raise ConfigError("inference", detail=f"unknown key '{unknown[0]}'", expected="one of the keys " + ", ".join(names),
-                          found=repr(unknown[0]), fix="check the spelling against the documented keys")
-    changes: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if key == "crf":
-            crf = dict(value or {})
-            own = {k: crf.pop(k) for k in ("enabled", "mode", "margin_mm") if k in crf}
-            params = _strict(CrfParams, {**dataclasses.asdict(defaults.crf.params), **crf}, "inference.crf")
-            changes["crf"] = _strict(CrfSettings, {**{k: getattr(defaults.crf, k) for k in ("enabled", "mode", "margin_mm")},
-                                                   **own, "params": params}, "inference.crf")
-        elif key == "postprocess":
-            changes["postprocess"] = _strict(PostprocessConfig, {**dataclasses.asdict(defaults.postprocess),
-                                                                 **dict(value or {})}, "inference.postprocess")
-        elif key in ("window_voxels_xyz", "fusion_weights") and isinstance(value, list):
-            changes[key] = tuple(value)
-        else:
-            changes[key] = value
-    try:
-        return dataclasses.replace(defaults, **changes)
-    except TypeError as exc:
-        raise ConfigError("inference", expected="values of the documented types", found=str(exc)) from None
+    """Settings from a checkpoint's ``"inference"`` mapping; missing keys keep ``defaults``.
+
+    The mapping nests like the dataclasses (``crf: {enabled, mode, margin_mm, params: {...}}``);
+    the old flat ``crf`` form is read too (:func:`nest_flat_crf`).
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type or out of range.
+    """
+    return build(InferenceSettings, nest_flat_crf(mapping or {}), key="inference", defaults=defaults)
 
 
 def settings_to_mapping(settings: InferenceSettings) -> dict[str, Any]:
     """The plain mapping stored under a checkpoint's ``"inference"`` key (lists, not tuples)."""
-    crf = settings.crf
-    params = dataclasses.asdict(crf.params)
-    if params.get("hu_window") is not None:
-        params["hu_window"] = list(params["hu_window"])
-    return {
-        "window_voxels_xyz": list(settings.window_voxels_xyz),
-        "overlap": float(settings.overlap),
-        "sigma_scale": float(settings.sigma_scale),
-        "fusion_weights": None if settings.fusion_weights is None else list(settings.fusion_weights),
-        "tta": bool(settings.tta),
-        "crf": {"enabled": crf.enabled, "mode": crf.mode, "margin_mm": float(crf.margin_mm), **params},
-        "postprocess": dataclasses.asdict(settings.postprocess),
-        "slab_voxels": int(settings.slab_voxels),
-        "max_window_voxels": settings.max_window_voxels,
-    }
+    return to_mapping(settings)
+
+
+# --------------------------------------------------------------------------------------------
+# Tuned settings files (written by ``livseg tune-crf``, read by ``livseg predict --crf-config``)
+# --------------------------------------------------------------------------------------------
+
+
+class SettingsHolder(Protocol):
+    """What :func:`apply_tuned_settings` needs of a model bundle (a dataclass)."""
+
+    settings: InferenceSettings
+    name: str
+
+    @property
+    def num_branches(self) -> int: ...
+
+
+HolderT = TypeVar("HolderT", bound=SettingsHolder)
+
+
+def read_tuned_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``inference`` mapping of a tuned settings file.
+
+    Raises:
+        InputNotFoundError, UnreadableInputError: no such file, or not YAML.
+        ConfigError: no ``inference`` mapping in it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(path, expected="a tuned settings YAML file (livseg tune-crf -o)",
+                                 found="nothing at that path")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UnreadableInputError(path, expected="a YAML file",
+                                   found=f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
+    if not isinstance(document, Mapping) or not isinstance(document.get("inference"), Mapping):
+        found = "keys " + ", ".join(map(str, document)) if isinstance(document, Mapping) else type(document).__name__
+        raise ConfigError(path, expected="a mapping with an 'inference' section", found=found,
+                          fix="write it with livseg tune-crf")
+    return dict(document["inference"])
+
+
+def load_tuned_settings(path: str | os.PathLike[str], defaults: InferenceSettings) -> InferenceSettings:
+    """``defaults`` (a bundle's settings) with the tuned file's ``inference`` values applied."""
+    return settings_from_mapping(read_tuned_mapping(path), defaults=defaults)
+
+
+def apply_tuned_settings(bundle: HolderT, path: str | os.PathLike[str]) -> HolderT:
+    """A bundle sharing ``bundle``'s network, with the tuned settings of ``path``.
+
+    Raises:
+        ConfigError: the file's fusion weights do not fit the network's outputs.
+    """
+    settings = load_tuned_settings(path, bundle.settings)
+    weights = settings.fusion_weights
+    if weights is not None and len(weights) != 1 + bundle.num_branches:
+        raise ConfigError(path, expected=f"{1 + bundle.num_branches} fusion weights for model {bundle.name}",
+                          found=f"{len(weights)}", fix="tune with the same model")
+    return dataclasses.replace(bundle, settings=settings)  # type: ignore[type-var]

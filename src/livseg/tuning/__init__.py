@@ -25,10 +25,10 @@ random, successive halving), ``output`` (table, tuned settings), ``tune`` (all o
 
 from __future__ import annotations
 
+from livseg.inference.settings import apply_tuned_settings, load_tuned_settings, read_tuned_mapping
 from livseg.tuning.cache import CachedCase, CacheStats, cached_cases, compute_cached_case, load_cached_case
 from livseg.tuning.objective import Objective
-from livseg.tuning.output import (apply_tuned_settings, load_tuned_settings, read_tuned_mapping,
-                                  write_tuned_bundle)
+from livseg.tuning.output import write_tuned_bundle
 from livseg.tuning.search import SEARCHES, SearchResult, TrialResult, search
 from livseg.tuning.space import SearchSpace, TrialParams, default_space, load_space, space_from_mapping
 from livseg.tuning.trial import Refinement, predict_labels, run_trial_case

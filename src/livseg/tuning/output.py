@@ -4,32 +4,36 @@ Tuned settings file (YAML, written atomically)::
 
     inference:                      # the keys of a model bundle's "inference" settings
       fusion_weights: [0.6, 0.2, 0.2]
-      crf: {enabled: true, mode: 3d, margin_mm: 10.0, mu1: 5.0, mu2: 3.0, theta_alpha_mm: 10.0,
-            theta_beta_hu: 20.0, theta_gamma_mm: 3.0, iterations: 5, hu_window: [-200.0, 300.0]}
+      crf:
+        enabled: true
+        mode: 3d
+        margin_mm: 10.0
+        params: {mu1: 5.0, mu2: 3.0, theta_alpha_mm: 10.0, theta_beta_hu: 20.0, theta_gamma_mm: 3.0,
+                 iterations: 5, hu_window: [-200.0, 300.0]}
     tuning:                         # provenance: not read by the predictor
       model: ..., model_sha256: ..., data: ..., layout: ..., cases: [...], metric: ...,
       search: ..., best_trial: ..., best_score: ..., no_crf_score: ..., default_score: ...,
       date: 2025-01-01T12:00:00+00:00, livseg_version: ..., command: ...
 
 ``inference`` is exactly what ``livseg.inference.settings.settings_from_mapping`` reads, so
-:func:`apply_tuned_settings` gives a bundle whose predictor uses the tuned values, and
-:func:`write_tuned_bundle` saves such a bundle for ``livseg predict --model``.
+``livseg.inference.settings.apply_tuned_settings`` gives a bundle whose predictor uses the tuned
+values (``livseg predict --crf-config``), and :func:`write_tuned_bundle` saves such a bundle for
+``livseg predict --model``. Files written by livseg 0.1.0 (flat ``crf``) are read too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
-from livseg.errors import ConfigError, InputNotFoundError, UnreadableInputError
-from livseg.inference import InferenceSettings, ModelBundle, save_bundle
-from livseg.inference.settings import settings_from_mapping
+from livseg.inference import ModelBundle, save_bundle
+from livseg.inference.settings import apply_tuned_settings
 from livseg.io.atomic import atomic_path
-from livseg.reporting.tables import format_table, write_csv, write_json
+from livseg.io.tables import format_table, write_csv, write_json
+from livseg.schema import to_mapping
 from livseg.tuning.objective import Objective
 from livseg.tuning.search import SearchResult, TrialResult
 from livseg.tuning.space import TUNED_CRF_PARAMS
@@ -95,14 +99,15 @@ def write_table(result: SearchResult, csv_path: str | os.PathLike[str], json_pat
 
 
 def tuned_inference_mapping(best: TrialResult, *, mode: str, margin_mm: float) -> dict[str, Any]:
-    """The ``inference`` section for the best row (``enabled: false`` when no CRF won)."""
+    """The ``inference`` section for the best row, nested like ``InferenceSettings``.
+
+    ``crf.params`` holds the best CRF parameters; when no CRF won, ``crf.enabled`` is false and
+    the bundle's own parameters stay.
+    """
     params = best.params
     crf: dict[str, Any] = {"enabled": params.crf is not None, "mode": mode, "margin_mm": float(margin_mm)}
     if params.crf is not None:
-        values = dataclasses.asdict(params.crf)
-        if values.get("hu_window") is not None:
-            values["hu_window"] = [float(v) for v in values["hu_window"]]
-        crf.update({k: (float(v) if isinstance(v, float) else v) for k, v in values.items()})
+        crf["params"] = to_mapping(params.crf)
     return {"fusion_weights": [float(w) for w in params.fusion_weights], "crf": crf}
 
 
@@ -116,48 +121,6 @@ def write_tuned_settings(path: str | os.PathLike[str], inference: Mapping[str, A
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
-
-
-def read_tuned_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``inference`` mapping of a tuned settings file.
-
-    Raises:
-        InputNotFoundError, UnreadableInputError: no such file, or not YAML.
-        ConfigError: no ``inference`` mapping in it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(path, expected="a tuned settings YAML file (livseg tune-crf -o)",
-                                 found="nothing at that path")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UnreadableInputError(path, expected="a YAML file",
-                                   found=f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
-    if not isinstance(document, Mapping) or not isinstance(document.get("inference"), Mapping):
-        found = "keys " + ", ".join(map(str, document)) if isinstance(document, Mapping) else type(document).__name__
-        raise ConfigError(path, expected="a mapping with an 'inference' section", found=found,
-                          fix="write it with livseg tune-crf")
-    return dict(document["inference"])
-
-
-def load_tuned_settings(path: str | os.PathLike[str], defaults: InferenceSettings) -> InferenceSettings:
-    """``defaults`` (a bundle's settings) with the tuned file's ``inference`` values applied."""
-    return settings_from_mapping(read_tuned_mapping(path), defaults=defaults)
-
-
-def apply_tuned_settings(bundle: ModelBundle, path: str | os.PathLike[str]) -> ModelBundle:
-    """A bundle sharing ``bundle``'s network, with the tuned settings of ``path``.
-
-    Raises:
-        ConfigError: the file's fusion weights do not fit the network's outputs.
-    """
-    settings = load_tuned_settings(path, bundle.settings)
-    weights = settings.fusion_weights
-    if weights is not None and len(weights) != 1 + bundle.num_branches:
-        raise ConfigError(path, expected=f"{1 + bundle.num_branches} fusion weights for model {bundle.name}",
-                          found=f"{len(weights)}", fix="tune with the same model")
-    return dataclasses.replace(bundle, settings=settings)
 
 
 def write_tuned_bundle(bundle: ModelBundle, settings_path: str | os.PathLike[str],

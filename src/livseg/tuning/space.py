@@ -32,7 +32,7 @@ import dataclasses
 import itertools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,6 +42,7 @@ import yaml
 from livseg.crf import CrfParams
 from livseg.errors import ConfigError, InputNotFoundError, UnreadableInputError
 from livseg.inference.settings import check_fusion_weights
+from livseg.schema import build
 
 #: The CRF parameters a search varies, in table order.
 TUNED_CRF_PARAMS: tuple[str, ...] = ("mu1", "mu2", "theta_alpha_mm", "theta_beta_hu", "theta_gamma_mm")
@@ -56,7 +57,6 @@ DEFAULT_GRID: dict[str, tuple[float, ...]] = {
     "theta_beta_hu": (10.0, 20.0, 40.0),
     "theta_gamma_mm": (3.0,),
 }
-_FIXED_CRF_KEYS = ("iterations", "hu_window")
 
 
 def default_fusion_vectors(num_outputs: int) -> tuple[tuple[float, ...], ...]:
@@ -148,16 +148,41 @@ def default_space(num_outputs: int, base: CrfParams | None = None) -> SearchSpac
                        base=base or CrfParams())
 
 
-def _values(name: str, raw: Any, where: str) -> tuple[float, ...]:
-    items = raw if isinstance(raw, list) else [raw]
-    if not items:
+@dataclass(frozen=True)
+class CrfGrid:
+    """The grid file's ``crf`` section: each tuned parameter's candidates (one value or a list;
+    missing: the default grid's), and the fixed CrfParams fields (missing: the model's).
+
+    The nesting is CrfParams' own: each key is a CrfParams field.
+    """
+
+    mu1: float | tuple[float, ...] = DEFAULT_GRID["mu1"]
+    mu2: float | tuple[float, ...] = DEFAULT_GRID["mu2"]
+    theta_alpha_mm: float | tuple[float, ...] = DEFAULT_GRID["theta_alpha_mm"]
+    theta_beta_hu: float | tuple[float, ...] = DEFAULT_GRID["theta_beta_hu"]
+    theta_gamma_mm: float | tuple[float, ...] = DEFAULT_GRID["theta_gamma_mm"]
+    iterations: int = CrfParams.iterations
+    hu_window: tuple[float, float] | None = CrfParams.hu_window
+
+
+@dataclass(frozen=True)
+class GridFile:
+    """A grid file (the module docstring): the ``crf`` section and the tau_d candidates
+    (None: :func:`default_fusion_vectors`)."""
+
+    crf: CrfGrid = field(default_factory=CrfGrid)
+    fusion_weights: tuple[tuple[float, ...], ...] | None = None
+
+
+def _candidates(name: str, raw: float | tuple[float, ...], where: str) -> tuple[float, ...]:
+    """The candidate values of one tuned parameter: finite, at least one, duplicates removed."""
+    values = raw if isinstance(raw, tuple) else (raw,)
+    if not values:
         raise ConfigError(where, detail=f"crf.{name}", expected="at least one value", found="an empty list")
-    out = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
-            raise ConfigError(where, detail=f"crf.{name}", expected="numbers", found=repr(item))
-        out.append(float(item))
-    return tuple(dict.fromkeys(out))  # duplicates removed, order kept
+    for value in values:
+        if not math.isfinite(value):
+            raise ConfigError(where, detail=f"crf.{name}", expected="finite numbers", found=repr(value))
+    return tuple(dict.fromkeys(values))  # order kept
 
 
 def space_from_mapping(mapping: Any, *, num_outputs: int, base: CrfParams, where: str = "grid") -> SearchSpace:
@@ -168,49 +193,34 @@ def space_from_mapping(mapping: Any, *, num_outputs: int, base: CrfParams, where
             or tau_d vectors of the wrong length.
     """
     mapping = {} if mapping is None else mapping
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(where, expected="a mapping with keys crf and fusion_weights", found=type(mapping).__name__)
-    unknown = sorted(set(mapping) - {"crf", "fusion_weights"})
-    if unknown:
-        raise ConfigError(where, detail=f"unknown key '{unknown[0]}'", expected="the keys crf and fusion_weights",
-                          found=repr(unknown[0]))
-    crf = mapping.get("crf") or {}
-    if not isinstance(crf, Mapping):
-        raise ConfigError(where, detail="crf", expected="a mapping of CRF parameters", found=type(crf).__name__)
-    allowed = set(TUNED_CRF_PARAMS) | set(_FIXED_CRF_KEYS)
-    unknown = sorted(set(crf) - allowed)
-    if unknown:
-        raise ConfigError(where, detail=f"unknown CRF parameter '{unknown[0]}'",
-                          expected="one of " + ", ".join((*TUNED_CRF_PARAMS, *_FIXED_CRF_KEYS)), found=repr(unknown[0]))
-    fixed = {k: (tuple(crf[k]) if isinstance(crf[k], list) else crf[k]) for k in _FIXED_CRF_KEYS if k in crf}
+    if isinstance(mapping, Mapping) and mapping.get("crf", {}) is None:
+        mapping = {k: v for k, v in mapping.items() if k != "crf"}  # "crf:" with nothing under it
+    defaults = GridFile(crf=CrfGrid(iterations=base.iterations, hu_window=base.hu_window))
+    grid = build(GridFile, mapping, source=where, defaults=defaults)
     try:
-        base = dataclasses.replace(base, **fixed)
+        base = dataclasses.replace(base, iterations=grid.crf.iterations, hu_window=grid.crf.hu_window)
     except ConfigError as exc:
         raise ConfigError(where, detail=str(exc), expected=None) from None
-    values = {name: (_values(name, crf[name], where) if name in crf else DEFAULT_GRID[name])
-              for name in TUNED_CRF_PARAMS}
+    values = {name: _candidates(name, getattr(grid.crf, name), where) for name in TUNED_CRF_PARAMS}
     for name, candidates in values.items():
         for value in (min(candidates), max(candidates)):
             try:
                 dataclasses.replace(base, **{name: value})
             except ConfigError as exc:
                 raise ConfigError(where, detail=str(exc)) from None
-    if "fusion_weights" in mapping:
-        vectors = mapping["fusion_weights"]
-        if not isinstance(vectors, list) or not vectors or not all(isinstance(v, list) for v in vectors):
-            raise ConfigError(where, detail="fusion_weights", expected="a list of tau_d vectors, e.g. [[1, 0, 0]]",
-                              found=repr(vectors))
-        fusion = []
-        for vector in vectors:
-            if len(vector) != num_outputs:
-                raise ConfigError(where, detail="fusion_weights",
-                                  expected=f"{num_outputs} weights per vector (main output, then "
-                                           f"{num_outputs - 1} branches)", found=f"{vector}")
-            fusion.append(check_fusion_weights(vector))
-        fusion_weights = tuple(dict.fromkeys(fusion))
-    else:
-        fusion_weights = default_fusion_vectors(num_outputs)
-    return SearchSpace(values=values, fusion_weights=fusion_weights, base=base)
+    if grid.fusion_weights is None:
+        return SearchSpace(values=values, fusion_weights=default_fusion_vectors(num_outputs), base=base)
+    if not grid.fusion_weights:
+        raise ConfigError(where, detail="fusion_weights", expected="a list of tau_d vectors, e.g. [[1, 0, 0]]",
+                          found="an empty list")
+    fusion = []
+    for vector in grid.fusion_weights:
+        if len(vector) != num_outputs:
+            raise ConfigError(where, detail="fusion_weights",
+                              expected=f"{num_outputs} weights per vector (main output, then "
+                                       f"{num_outputs - 1} branches)", found=f"{list(vector)}")
+        fusion.append(check_fusion_weights(vector))
+    return SearchSpace(values=values, fusion_weights=tuple(dict.fromkeys(fusion)), base=base)
 
 
 def load_space(path: str | os.PathLike[str], *, num_outputs: int, base: CrfParams) -> SearchSpace:
