@@ -165,3 +165,44 @@ def test_pairs_with_a_dicom_series_folder_as_image(tmp_path):
     image = read_case_image(dataset.cases[0])
     np.testing.assert_array_equal(image.array, ct)
     np.testing.assert_array_equal(read_case_label(dataset.cases[0], image=image).array, lab)
+
+
+def test_chaos_patient_folders_below_ct_or_one_patient(tmp_path):
+    from livseg.datasets.layouts import chaos
+
+    for patient in ("10", "2"):
+        (tmp_path / "Train_Sets" / "CT" / patient / "DICOM_anon").mkdir(parents=True)
+    (tmp_path / "Train_Sets" / "CT" / "2" / "Ground").mkdir()
+    (tmp_path / "Train_Sets" / "CT" / "2" / "Ground" / "liver_000.png").write_bytes(b"")
+    (tmp_path / "Train_Sets" / "CT" / "10" / "Ground").mkdir()
+    assert chaos.detect(tmp_path) and not chaos.detect(tmp_path / "missing")
+    cases, problems = chaos.find_cases(tmp_path)
+    assert [c.case_id for c in cases] == ["CT-2", "CT-10"]  # natural order
+    assert cases[0].label == tmp_path / "Train_Sets" / "CT" / "2" / "Ground" and cases[1].label is None
+    assert cases[0].label_kind == "chaos_png" and cases[0].label_map == {0: 0, 1: 1, 255: 1}
+    assert len(problems) == 1 and problems[0].startswith("CT-10:") and "no PNG masks" in problems[0]
+    one, _ = chaos.find_cases(tmp_path / "Train_Sets" / "CT" / "2")
+    assert [c.case_id for c in one] == ["CT-2"]
+
+
+def test_ircadb_patient_folders_masks_and_zipped_archives(tmp_path):
+    from livseg.datasets.layouts import ircadb
+
+    first = tmp_path / "3Dircadb1.1"
+    for folder in ("PATIENT_DICOM", "MASKS_DICOM/liver", "MASKS_DICOM/livertumor10", "MASKS_DICOM/livertumor2"):
+        (first / folder).mkdir(parents=True)
+    (tmp_path / "3Dircadb1.2" / "PATIENT_DICOM").mkdir(parents=True)
+    (tmp_path / "3Dircadb1.2" / "MASKS_DICOM.zip").write_bytes(b"")
+    (tmp_path / "3Dircadb1.3").mkdir()
+    (tmp_path / "3Dircadb1.3" / "PATIENT_DICOM.zip").write_bytes(b"")
+    (tmp_path / "other" / "PATIENT_DICOM").mkdir(parents=True)  # not named like a patient folder
+    assert ircadb.detect(tmp_path)
+    cases, problems = ircadb.find_cases(tmp_path)
+    assert [c.case_id for c in cases] == ["3Dircadb1.1", "3Dircadb1.2"]
+    assert cases[0].label == first / "MASKS_DICOM" / "liver" and cases[1].label is None
+    assert cases[0].extra["tumour_masks"] == (first / "MASKS_DICOM" / "livertumor2",
+                                              first / "MASKS_DICOM" / "livertumor10")
+    assert problems == ["3Dircadb1.2: no MASKS_DICOM/liver folder (unzip MASKS_DICOM.zip there first)",
+                        "3Dircadb1.3: no PATIENT_DICOM folder (unzip PATIENT_DICOM.zip there first)"]
+    one, _ = ircadb.find_cases(tmp_path / "other")  # a root holding PATIENT_DICOM is one patient
+    assert [c.case_id for c in one] == ["other"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Hashable, Iterator, Sequence, TypeVar
+
+Number = TypeVar("Number", bound=Hashable)
 
 # Volume files livseg reads (DICOM series are folders).
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".mrc")
@@ -59,3 +61,40 @@ def walk_files(root: Path, *, max_depth: int) -> Iterator[Path]:
         for name in sorted(files):
             if not name.startswith("."):
                 yield here / name
+
+
+def files_by_kind_and_number(root: Path, pattern: re.Pattern[str], kinds: Sequence[str], *,
+                             max_depth: int, number: Callable[[str], Number]) -> dict[str, dict[Number, list[Path]]]:
+    """Files under ``root`` whose name matches ``pattern``, grouped by kind, then by number.
+
+    ``pattern`` captures the kind (group 1, compared lower-case with ``kinds``) and the case
+    number (group 2, turned into a key by ``number``, e.g. ``int`` or ``str``), as in
+    ``liver-orig001.mhd`` or ``segmentation-7.nii``. Every kind has an entry (possibly empty);
+    each number lists every copy found, in :func:`walk_files` order.
+    """
+    found: dict[str, dict[Number, list[Path]]] = {kind: {} for kind in kinds}
+    for path in walk_files(root, max_depth=max_depth):
+        match = pattern.match(path.name)
+        if match:
+            found[match.group(1).lower()].setdefault(number(match.group(2)), []).append(path)
+    return found
+
+
+def check_listed_files(case_id: str, image: Path, label: Path | None, where: str
+                         ) -> tuple[bool, Path | None, list[str]]:
+    """Check the image and label paths a case list names.
+
+    Args:
+        case_id: the case, for the messages.
+        image, label: the listed paths (label None when the list names none).
+        where: where they are listed, for the messages ("listed in dataset.json").
+
+    Returns:
+        (image_exists, label or None when it does not exist, problems): a case is kept only
+        when its image exists; a missing label makes it an unlabelled case.
+    """
+    if not image.exists():
+        return False, label, [f"{case_id}: image {image} {where} does not exist"]
+    if label is not None and not label.exists():
+        return True, None, [f"{case_id}: label {label} {where} does not exist"]
+    return True, label, []

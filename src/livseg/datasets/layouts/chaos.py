@@ -17,23 +17,30 @@ from pathlib import Path
 
 from livseg.datasets.case import LABEL_CHAOS_PNG, Case
 from livseg.datasets.labels import BINARY_MASK_MAP
-from livseg.datasets.layouts._files import natural_key
+from livseg.datasets.layouts._patients import cases_per_patient, patient_folders
 
 NAME = "chaos"
 DESCRIPTION = "CHAOS CT: CT/<id>/DICOM_anon/*.dcm + CT/<id>/Ground/*.png"
 
 
+def _is_patient(folder: Path) -> bool:
+    return (folder / "DICOM_anon").is_dir()
+
+
 def _patient_folders(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    if (root / "DICOM_anon").is_dir():
-        return [root]
-    for base in (root / "CT", root / "Train_Sets" / "CT", root / "Test_Sets" / "CT", root):
-        if base.is_dir():
-            patients = [p for p in base.iterdir() if p.is_dir() and (p / "DICOM_anon").is_dir()]
-            if patients:
-                return sorted(patients, key=lambda p: natural_key(p.name))
-    return []
+    return patient_folders(root, _is_patient,
+                           bases=(root / "CT", root / "Train_Sets" / "CT", root / "Test_Sets" / "CT"))
+
+
+def _patient_case(patient: Path) -> tuple[Case | None, list[str]]:
+    """The case of one patient folder: its DICOM series and, when there, its PNG mask folder."""
+    ground = patient / "Ground"
+    pngs = sorted(ground.glob("*.png")) if ground.is_dir() else []
+    problems = [f"CT-{patient.name}: {ground} holds no PNG masks"] if ground.is_dir() and not pngs else []
+    case = Case(case_id=f"CT-{patient.name}", image=patient / "DICOM_anon",
+                label=ground if pngs else None, label_map=dict(BINARY_MASK_MAP), layout=NAME,
+                extra={"label_kind": LABEL_CHAOS_PNG})
+    return case, problems
 
 
 def detect(root: Path) -> bool:
@@ -41,15 +48,4 @@ def detect(root: Path) -> bool:
 
 
 def find_cases(root: Path) -> tuple[list[Case], list[str]]:
-    cases: list[Case] = []
-    problems: list[str] = []
-    for patient in _patient_folders(root):
-        ground = patient / "Ground"
-        pngs = sorted(ground.glob("*.png")) if ground.is_dir() else []
-        if ground.is_dir() and not pngs:
-            problems.append(f"CT-{patient.name}: {ground} holds no PNG masks")
-        cases.append(Case(
-            case_id=f"CT-{patient.name}", image=patient / "DICOM_anon",
-            label=ground if pngs else None, label_map=dict(BINARY_MASK_MAP), layout=NAME,
-            extra={"label_kind": LABEL_CHAOS_PNG}))
-    return cases, problems
+    return cases_per_patient(_patient_folders(root), _patient_case)

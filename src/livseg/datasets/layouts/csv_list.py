@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 
 from livseg.datasets.case import Case
-from livseg.datasets.layouts._files import volume_stem
+from livseg.datasets.layouts._files import check_listed_files, volume_stem
 from livseg.errors import DatasetError
 
 NAME = "csv"
@@ -49,11 +49,9 @@ def find_cases(root: Path) -> tuple[list[Case], list[str]]:
             problems.append(f"{case_id}: listed twice ({root} lines {seen[case_id]} and {line})")
             continue
         seen[case_id] = line
-        if not image.exists():
-            problems.append(f"{case_id}: image {image} ({root} line {line}) does not exist")
+        image_exists, label, missing = check_listed_files(case_id, image, label, f"({root} line {line})")
+        problems.extend(missing)
+        if not image_exists:
             continue
-        if label is not None and not label.exists():
-            problems.append(f"{case_id}: label {label} ({root} line {line}) does not exist")
-            label = None
         cases.append(Case(case_id=case_id, image=image, label=label, layout=NAME))
     return cases, problems

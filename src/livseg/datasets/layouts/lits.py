@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from livseg.datasets.case import Case
-from livseg.datasets.layouts._files import natural_key, walk_files
+from livseg.datasets.layouts._files import files_by_kind_and_number, natural_key
 
 NAME = "lits"
 DESCRIPTION = "LiTS: volume-N.nii[.gz] + segmentation-N.nii[.gz] (subfolders allowed)"
@@ -21,12 +21,8 @@ _PATTERN = re.compile(r"^(test-volume|volume|segmentation)-(\d+)\.nii(\.gz)?$", 
 
 
 def _scan(root: Path) -> dict[str, dict[int, list[Path]]]:
-    found: dict[str, dict[int, list[Path]]] = {"volume": {}, "segmentation": {}, "test-volume": {}}
-    for path in walk_files(root, max_depth=MAX_DEPTH):
-        match = _PATTERN.match(path.name)
-        if match:
-            found[match.group(1).lower()].setdefault(int(match.group(2)), []).append(path)
-    return found
+    return files_by_kind_and_number(root, _PATTERN, ("volume", "segmentation", "test-volume"),
+                                    max_depth=MAX_DEPTH, number=int)
 
 
 def detect(root: Path) -> bool:

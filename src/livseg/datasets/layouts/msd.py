@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from livseg.datasets.case import BACKGROUND, LIVER, TUMOUR, Case
-from livseg.datasets.layouts._files import natural_key, volume_files, volume_stem
+from livseg.datasets.layouts._files import check_listed_files, natural_key, volume_files, volume_stem
 from livseg.errors import DatasetError
 
 NAME = "msd"
@@ -92,12 +92,10 @@ def find_cases(root: Path) -> tuple[list[Case], list[str]]:
             image = (task / image_rel).resolve()
             label = (task / label_rel).resolve() if label_rel else None
             case_id = volume_stem(image)
-            if not image.exists():
-                problems.append(f"{case_id}: image {image} listed in dataset.json does not exist")
+            image_exists, label, missing = check_listed_files(case_id, image, label, "listed in dataset.json")
+            problems.extend(missing)
+            if not image_exists:
                 continue
-            if label is not None and not label.exists():
-                problems.append(f"{case_id}: label {label} listed in dataset.json does not exist")
-                label = None
             cases.append(Case(case_id=case_id, image=image, label=label, label_map=dict(label_map),
                               layout=NAME, extra={"split": split}))
     else:  # nnU-Net v2: pair imagesTr/CASE_0000 with labelsTr/CASE

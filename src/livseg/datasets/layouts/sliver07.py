@@ -11,7 +11,7 @@ from pathlib import Path
 
 from livseg.datasets.case import Case
 from livseg.datasets.labels import BINARY_MASK_MAP
-from livseg.datasets.layouts._files import natural_key, walk_files
+from livseg.datasets.layouts._files import files_by_kind_and_number, natural_key
 
 NAME = "sliver07"
 DESCRIPTION = "SLiver07: liver-orig0NN.mhd + liver-seg0NN.mhd"
@@ -21,12 +21,7 @@ _PATTERN = re.compile(r"^liver-(orig|seg)(\d+)\.(mhd|mha)$", re.IGNORECASE)
 
 
 def _scan(root: Path) -> dict[str, dict[str, list[Path]]]:
-    found: dict[str, dict[str, list[Path]]] = {"orig": {}, "seg": {}}
-    for path in walk_files(root, max_depth=MAX_DEPTH):
-        match = _PATTERN.match(path.name)
-        if match:
-            found[match.group(1).lower()].setdefault(match.group(2), []).append(path)
-    return found
+    return files_by_kind_and_number(root, _PATTERN, ("orig", "seg"), max_depth=MAX_DEPTH, number=str)
 
 
 def detect(root: Path) -> bool:
