@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +13,9 @@ import torch
 from livseg.config import config_from_dict, load_config
 from livseg.errors import ConfigError, InputNotFoundError, UnknownNameError, UnreadableInputError
 from livseg.inference import InferenceSettings, ModelBundle, Segmenter, load_bundle, save_bundle
-from livseg.inference.registry import available_models, resolve_model
+from livseg.inference.registry import WEIGHTS_DIR, available_models, is_packaged, resolve_model
 from livseg.models import build_model
-from livseg.training.checkpoint import load_checkpoint, save_checkpoint
+from livseg.models.checkpoint_file import load_checkpoint, save_checkpoint
 
 
 def dsn_config(widths=(2, 2, 2, 2, 2), **training):
@@ -155,3 +157,23 @@ def test_registry_names_and_their_errors(tmp_path):
     with pytest.raises(UnknownNameError, match="no such model"):
         Segmenter.from_checkpoint("no-such-model-xyz")
     np.testing.assert_equal(load_bundle(resolve_model("beta", tmp_path)[1]).settings == bundle.settings, True)
+
+
+def test_a_folder_named_like_a_packaged_model_does_not_shadow_it(tmp_path, monkeypatch, caplog):
+    """An empty ``default/`` (what ``-o default`` leaves) or one with a foreign best.pt in the
+    working directory must not replace the packaged model; written as a path it is that path."""
+    packaged = tmp_path / "weights"
+    packaged.mkdir()
+    save_bundle(dsn_bundle(), packaged / "default.pt")
+    work = tmp_path / "work"
+    (work / "default").mkdir(parents=True)
+    (work / "default" / "best.pt").write_bytes(b"not a model")
+    monkeypatch.chdir(work)
+    with caplog.at_level("WARNING", logger="livseg.inference.registry"):
+        assert resolve_model("default", packaged) == ("default", packaged / "default.pt")
+    assert "./default" in caplog.text and str(work / "default") in caplog.text
+    assert resolve_model("./default", packaged) == ("default", Path("./default"))
+    assert is_packaged(packaged / "default.pt", packaged) and not is_packaged(Path("./default"), packaged)
+    # The real registry: "default" is the shipped model even with ./default in the way.
+    name, path = resolve_model("default")
+    assert (name, path.parent) == ("default", WEIGHTS_DIR) and is_packaged(path)

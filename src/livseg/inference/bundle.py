@@ -148,7 +148,7 @@ def load_bundle(path: str | os.PathLike[str], *, name: str | None = None,
     if path.suffix.lower() == ".safetensors":
         state, config_mapping, inference = _read_safetensors(path)
     else:
-        from livseg.training.checkpoint import load_checkpoint
+        from livseg.models.checkpoint_file import load_checkpoint
 
         payload = load_checkpoint(path, map_location=map_location)
         if "model" not in payload or "config" not in payload:
@@ -205,7 +205,8 @@ def save_bundle(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
         with atomic_path(path) as tmp:
             save_file(state, str(tmp), metadata=metadata)
         return path
-    from livseg.training.checkpoint import save_checkpoint, versions
+    from livseg.models.checkpoint_file import save_checkpoint
+    from livseg.version import versions
 
     return save_checkpoint({"model": state, "config": config_mapping, "inference": inference,
                             "versions": versions()}, path)

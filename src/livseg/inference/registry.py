@@ -9,11 +9,14 @@ checkpoint, a bundle file or a run folder.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from livseg.errors import InputNotFoundError, UnknownNameError
 from livseg.inference.bundle import BUNDLE_SUFFIXES
+
+logger = logging.getLogger(__name__)
 
 #: Where packaged bundles live.
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
@@ -44,25 +47,40 @@ def resolve_model(name_or_path: str | os.PathLike[str], folder: str | os.PathLik
                   ) -> tuple[str, Path]:
     """(name, path) of a model given by registry name or by path.
 
+    A bare word that names a packaged model is that model, even when a file or folder of the
+    same name exists in the working directory (an empty ``default/`` left by ``-o default``
+    must not replace the packaged model); such a path is taken when written as a path
+    (``./default``), and the shadowed path is named in a warning. Anything else that exists is
+    a path.
+
     Raises:
         InputNotFoundError: a path that does not exist.
         UnknownNameError: a name that is not packaged; the message lists the available ones.
     """
     text = str(name_or_path)
     path = Path(text)
+    models = available_models(folder)
+    if not _looks_like_path(text) and text in models:
+        if path.exists():
+            logger.warning("model %r: using the packaged model %s, not %s in the working directory "
+                           "(write ./%s for that one)", text, models[text], path.resolve(), text)
+        return text, models[text]
     if path.exists():
         return path.name, path
     if _looks_like_path(text):
         raise InputNotFoundError(path, expected="a model checkpoint (.pt), bundle (.safetensors) or run folder",
                                  found="nothing at that path")
-    models = available_models(folder)
-    if text in models:
-        return text, models[text]
     names = ", ".join(models) if models else "none are installed"
     raise UnknownNameError(
         text, expected=f"a packaged model name ({names}) or the path of a checkpoint, bundle or run folder",
         found="no such model",
         fix="train one with `livseg train CONFIG` and pass --model RUN_DIR/best.pt")
+
+
+def is_packaged(path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> bool:
+    """True when ``path`` is a bundle of ``folder`` (default: the packaged weights)."""
+    root = Path(folder) if folder is not None else WEIGHTS_DIR
+    return Path(path).resolve().parent == root.resolve()
 
 
 def companion_tumour_model(name: str, folder: str | os.PathLike[str] | None = None) -> Path | None:

@@ -1,17 +1,16 @@
 """``Segmenter``: a CT Volume in, a 0/1/2 label Volume on exactly its grid out.
 
-The pipeline, per volume (each step's module in brackets)::
+The pipeline, per volume, is the stages of :mod:`livseg.inference.stages` (the same functions
+``livseg tune-crf`` calls)::
 
-    reorient the storage as the model's preprocessing says   (exact permutation; undone at the end)
-    crop to the body, HU window, resample to the model grid   (inference.prepare / livseg.preprocessing)
-    sliding window, Gaussian blending, eq. 4 fusion, TTA      (inference.windows, MONAI)
-    region of interest = segmented box + margin               (inference.restore)
-    probabilities resampled onto that box of the input grid   (inference.restore, SimpleITK)
-    dense CRF there on the fused probabilities and the HU     (livseg.crf)
+    reorient the storage as the model's preprocessing says   (to_model_orientation; undone at the end)
+    crop, HU window, resample; sliding windows, eq. 4 fusion  (network_stage)
+    liver-component box + margin; probabilities onto it      (crf_region)
+    dense CRF there on the fused probabilities and the HU     (refine_region)
     [tumour cascade: liver box -> tumour network -> inside liver -> CRF -> merged 0/1/2]
-    post-processing                                           (livseg.postprocessing)
+    post-processing, inverse orientation                      (livseg.postprocessing, livseg.preprocessing)
 
-The CLI's ``livseg predict`` calls exactly this.
+The CLI's ``livseg predict`` (through :mod:`livseg.batch`) calls exactly this.
 """
 
 from __future__ import annotations
@@ -25,17 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from livseg.crf import dense_crf
 from livseg.errors import ConfigError
 from livseg.inference.bundle import ModelBundle, load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
-from livseg.inference.prepare import prepare_for_inference
-from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, resolve_model
-from livseg.inference.restore import foreground_roi, probabilities_on
+from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
+from livseg.inference.stages import crf_region, network_stage, refine_region, to_model_orientation
 from livseg.inference.timing import StageTimer
-from livseg.inference.windows import sliding_window_probabilities
-from livseg.postprocessing import keep_liver_components, postprocess
-from livseg.preprocessing import PreprocessRecord, invert_reorient, reorient
+from livseg.postprocessing import postprocess
+from livseg.preprocessing import PreprocessRecord, invert_reorient
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient
 from livseg.volume import Geometry, Volume
 
@@ -162,11 +158,11 @@ class Segmenter:
         ``livseg tune-crf`` whose ``inference`` values (CRF parameters, fusion weights tau_d)
         replace the liver bundle's. Other options as for the constructor.
         """
-        given_by_name = not os.path.exists(os.fspath(model))
         name, path = resolve_model(model)
+        given_by_name = is_packaged(path)
         bundle = load_bundle(path, name=name)
         if settings_file is not None:
-            from livseg.tuning.output import apply_tuned_settings  # tuning builds on inference
+            from livseg.inference.settings import apply_tuned_settings
 
             bundle = apply_tuned_settings(bundle, settings_file)
         tumour_bundle = None
@@ -197,7 +193,7 @@ class Segmenter:
         timer = StageTimer()
         bundle = self.bundle
         with timer("preprocess"):
-            ct, turned = _reoriented(volume, bundle.preprocessing.orientation)
+            ct, turned = to_model_orientation(volume, bundle.preprocessing.orientation)
         stage = self._stage(bundle, self.weights, ct, timer)
         labels = stage.labels
         info: dict[str, Any] = {"model": bundle.name, "device": str(self.device), "prepared": stage.prepared.describe(),
@@ -230,48 +226,28 @@ class Segmenter:
 
     def _stage(self, bundle: ModelBundle, weights: tuple[float, ...], ct: Volume, timer: StageTimer, *,
                roi: Volume | None = None, inside: np.ndarray | None = None) -> _StageResult:
-        """Network + ROI + CRF of one bundle on ``ct`` (already in the bundle's orientation)."""
+        """Network, CRF region and CRF of one bundle on ``ct`` (already in the bundle's orientation)."""
         settings = bundle.settings
-        config = dataclasses.replace(bundle.preprocessing, orientation=None)
-        with timer("preprocess"):
-            prepared, record = prepare_for_inference(ct, config, roi=roi)
-            pad_value = float(prepared.array.min())
-        with timer("network"):
-            probs = sliding_window_probabilities(
-                bundle.network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
-                weights=weights, device=self.device, pad_value=pad_value, sigma_scale=settings.sigma_scale,
-                tta=settings.tta, amp=self.amp, slab_voxels=settings.slab_voxels,
-                max_window_voxels=settings.max_window_voxels)
-        geometry = prepared.geometry
-        del prepared  # the float32 prepared volume is not needed any more
+        network = network_stage(bundle, ct, device=self.device, amp=self.amp, fusion_weights=weights, roi=roi,
+                                timer=timer)
+        probs = network.probabilities
+        assert probs is not None  # fused: keep_outputs is off
         labels = np.zeros(ct.geometry.shape_zyx, dtype=np.uint8)
         with timer("restore"):
-            foreground = probs.argmax(axis=0) != 0
-            post = settings.postprocess
-            if bundle.task != "tumour" and post.keep_largest_liver:
-                # The CRF box (and its memory) follows the liver component(s) post-processing
-                # keeps, by its own rule: scattered false positives or a stack of several scans'
-                # livers would otherwise stretch it over the whole volume.
-                foreground = keep_liver_components(
-                    foreground.astype(np.uint8), geometry.spacing_mm, connectivity=post.connectivity,
-                    min_fraction=post.min_liver_fraction, min_volume_ml=post.min_liver_volume_ml) > 0
-            box = foreground_roi(foreground, geometry, record.crop, settings.crf.margin_mm)
-            del foreground
-            unary = None if box is None else probabilities_on(box, probs, geometry)
-            if unary is not None and inside is not None:
-                _keep_inside(unary, inside[box.slices])  # type: ignore[union-attr]
-        if box is None or unary is None:
+            region = crf_region(probs, network.prepared, network.record.crop, margin_mm=settings.crf.margin_mm,
+                                liver_rule=settings.postprocess if bundle.task != "tumour" else None)
+            if region is not None and inside is not None:
+                _keep_inside(region.unary, inside[region.box.slices])
+        if region is None:
             logger.info("%s: model %s found nothing", ct.source, bundle.name)
-            return _StageResult(labels, probs, geometry, record, None)
-        if self.crf and settings.crf.enabled:
-            with timer("crf"):
-                image = np.asarray(ct.array[box.slices], dtype=np.float32)
-                unary = dense_crf(unary, image, ct.geometry.spacing_mm, settings.crf.params,
-                                  mode=settings.crf.mode, device=self.device)
-        with timer("restore"):
-            lookup = np.asarray(bundle.class_labels, dtype=np.uint8)
-            labels[box.slices] = lookup[unary.argmax(axis=0)]
-        return _StageResult(labels, probs, geometry, record, (box.start_zyx, box.stop_zyx))
+            return _StageResult(labels, probs, network.prepared, network.record, None)
+        use_crf = self.crf and settings.crf.enabled
+        with timer("crf" if use_crf else "restore"):
+            labels[region.box.slices] = refine_region(
+                region.unary, ct.array[region.box.slices], ct.geometry.spacing_mm, bundle.class_labels,
+                crf=settings.crf.params if use_crf else None, mode=settings.crf.mode, device=self.device)
+        return _StageResult(labels, probs, network.prepared, network.record,
+                            (region.box.start_zyx, region.box.stop_zyx))
 
     def _tumour_cascade(self, ct: Volume, liver: np.ndarray, timer: StageTimer, probabilities: bool
                         ) -> tuple[np.ndarray, Volume | None, dict[str, Any]]:
@@ -283,7 +259,7 @@ class Segmenter:
             return np.zeros_like(liver), None, {"roi": None}
         liver_volume = ct.with_array(liver.astype(np.uint8))
         with timer("preprocess"):
-            tumour_ct, turned = _reoriented(ct, bundle.preprocessing.orientation)
+            tumour_ct, turned = to_model_orientation(ct, bundle.preprocessing.orientation)
             tumour_liver = apply_reorient(liver_volume, turned) if not turned.is_identity else liver_volume
         config_bundle = bundle
         if bundle.preprocessing.crop != "liver":
@@ -314,12 +290,6 @@ class Segmenter:
             working = stage.record.invert(on_prepared, is_label=False, fill=0.0)
             out[name] = _on_input(working, turned, volume)
         return out
-
-
-def _reoriented(volume: Volume, orientation: str | None) -> tuple[Volume, ReorientRecord]:
-    if orientation is None:
-        return volume, ReorientRecord(volume.geometry, volume.geometry)
-    return reorient(volume, orientation)
 
 
 def _on_input(working: Volume, turned: ReorientRecord, volume: Volume) -> Volume:

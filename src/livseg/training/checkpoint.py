@@ -1,36 +1,20 @@
-"""Checkpoints: weights, optimiser/scheduler/scaler/RNG states, config, versions, data fingerprint.
-
-A checkpoint is written to a temporary file beside its target and renamed into place, so a
-crash while writing never damages the last good one. Everything in it loads with
-``torch.load(weights_only=True)`` (tensors, numbers, strings, lists and dicts only).
+"""Training checkpoints: weights, optimiser/scheduler/scaler/RNG states, config, versions, data
+fingerprint, in the checkpoint file of :mod:`livseg.models.checkpoint_file` (written atomically;
+everything in it loads with ``torch.load(weights_only=True)``).
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from livseg.errors import InputNotFoundError, UnreadableInputError
-from livseg.io.atomic import atomic_path
+from livseg.models.checkpoint_file import load_checkpoint, save_checkpoint
+from livseg.version import versions
 
-FORMAT = "livseg-checkpoint"
-FORMAT_VERSION = 1
-
-
-def versions() -> dict[str, str]:
-    """Versions of livseg, torch, MONAI and Python."""
-    import monai
-
-    from livseg.version import __version__
-
-    return {"livseg": str(__version__), "torch": str(torch.__version__), "monai": str(monai.__version__),
-            "python": platform.python_version()}
+__all__ = ["load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state", "versions"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -62,32 +46,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def _python_state_to_plain(state: tuple) -> list:
     version, internal, gauss = state
     return [version, list(internal), gauss]
-
-
-def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``payload`` (plus format tag) to ``path`` atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a livseg checkpoint (``weights_only``: no code is executed on loading)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "last.pt"
-    if not path.is_file():
-        raise InputNotFoundError(path, expected="a livseg checkpoint (or a run folder with last.pt)",
-                                 found="nothing at that path")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise UnreadableInputError(path, expected="a livseg checkpoint written by torch.save",
-                                   found=f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UnreadableInputError(path, expected=f"a {FORMAT} file", found="another kind of file")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise UnreadableInputError(path, expected=f"checkpoint format {FORMAT_VERSION} or older",
-                                   found=f"format {payload['format_version']}", fix="upgrade livseg")
-    return payload
