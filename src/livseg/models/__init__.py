@@ -3,18 +3,22 @@
 Every network is built by ``build_model(name, in_channels=..., num_classes=..., **options)`` and
 maps (N, C_in, D, H, W) to a :class:`SegmentationOutput` (main logits and a tuple of
 deep-supervision branch logits at full resolution) in train and in eval mode.
+
+Inside the package, modules import from the module that defines a name (``models.registry``,
+``models.catalogue``, ``models.base``...), never from this facade.
 """
 
 from __future__ import annotations
 
+from livseg.models.base import NetworkInputError, SegmentationNetwork
+from livseg.models.blocks import initialise_weights
+from livseg.models.catalogue import build_model, builtin_model_names, model_names
 from livseg.models.output import SegmentationOutput
-from livseg.models.registry import MODELS, build_model, builtin_model_names, model_names, register_model
+from livseg.models.precision import autocast_dtype
+from livseg.models.receptive_field import receptive_field
+from livseg.models.registry import MODELS, register_model
+from livseg.models.summary import ModelSummary, count_parameters, summarize_model
 
-# Importing the built-in networks registers them (registry first, so their imports resolve).
-from livseg.models import dsn3d, resunet3d, sffnet, unet3d  # noqa: E402,F401  isort: skip
-from livseg.models.blocks import NetworkInputError, initialise_weights  # noqa: E402
-from livseg.models.receptive_field import receptive_field  # noqa: E402
-from livseg.models.summary import ModelSummary, count_parameters, summarize_model  # noqa: E402
-
-__all__ = ["MODELS", "ModelSummary", "NetworkInputError", "SegmentationOutput", "build_model", "builtin_model_names", "count_parameters",
-           "initialise_weights", "model_names", "receptive_field", "register_model", "summarize_model"]
+__all__ = ["MODELS", "ModelSummary", "NetworkInputError", "SegmentationNetwork", "SegmentationOutput",
+           "autocast_dtype", "build_model", "builtin_model_names", "count_parameters", "initialise_weights",
+           "model_names", "receptive_field", "register_model", "summarize_model"]

@@ -1,8 +1,9 @@
-"""Pieces shared by the networks: the base class with the input contract, layer factories, init.
+"""Layers shared by the networks: layer factories, option checks, weight initialisation.
 
 The seed architectures (3D DSN, the blog's 3D U-Net with valid convolutions and batch
 renormalisation, the LiTS-2017 ResUNet, DS-SFFNet) are not in MONAI or torchvision, so they are
-assembled here from ``torch.nn`` layers. Every layer that the receptive-field tool must see
+assembled here from ``torch.nn`` layers (the base class with the input contract is in
+:mod:`livseg.models.base`). Every layer that the receptive-field tool must see
 (activations, pooling, normalisation) is a module, never a functional call.
 """
 
@@ -10,21 +11,15 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
-import torch
 from torch import nn
 
-from livseg.errors import ConfigError, LivsegError, UnknownNameError
+from livseg.errors import ConfigError, UnknownNameError
 from livseg.models.batch_renorm import BatchRenorm
-from livseg.models.output import SegmentationOutput
 
 NORMS = ("none", "batch", "batchrenorm", "instance", "group")
 INITS = ("default", "normal", "kaiming")
-
-
-class NetworkInputError(LivsegError):
-    """A tensor given to a network does not have the shape the network needs."""
 
 
 def check_options(name: str, network: type, options: dict[str, Any], exclude: Iterable[str] = ()) -> None:
@@ -109,51 +104,15 @@ class ConvNormAct(nn.Sequential):
         super().__init__(*layers)
 
 
-class SegmentationNetwork(nn.Module):
-    """Base of every livseg network: input checks, padding contract, memory format, init.
+def branch_heads(widths: Sequence[int], num_classes: int, count: int) -> nn.ModuleList:
+    """Deep-supervision heads of an encoder/decoder network, one per coarse level.
 
-    Subclasses set ``in_channels``, ``num_classes``, ``num_branches`` (deep-supervision outputs),
-    ``size_multiple`` and ``min_size`` (spatial sizes are padded internally to a multiple of
-    the former, at least the latter),
-    ``spatial_dims`` (3, or 2 for a network whose layers are 2D) and implement ``forward``
-    returning a :class:`SegmentationOutput`.
+    Head ``k`` (``k = 0 .. count - 1``) reads the ``widths[k + 1]``-channel features at
+    ``1 / 2**(k + 1)`` resolution: a 1x1x1 convolution to ``num_classes`` logits, then
+    trilinear upsampling by ``2**(k + 1)`` to full resolution, so (N, widths[k + 1], d, h, w)
+    becomes (N, num_classes, 2**(k + 1) d, 2**(k + 1) h, 2**(k + 1) w). Ordered finest first.
     """
-
-    in_channels: int
-    num_classes: int
-    num_branches: int = 0
-    size_multiple: int = 1
-    min_size: int = 1
-    spatial_dims: int = 3
-    channels_last: bool = False
-
-    def finish(self, *, init: str = "default", init_std: float = 0.01, channels_last: bool = False) -> None:
-        """Apply the weight initialisation and the memory format; call at the end of __init__."""
-        initialise_weights(self, init, init_std)
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last_3d if self.spatial_dims == 3 else torch.channels_last)
-
-    def check_input(self, x: torch.Tensor, channels: int | None = None) -> None:
-        """Raise NetworkInputError unless ``x`` is (N, C_in, D, H, W) with the expected C_in."""
-        want = self.in_channels if channels is None else channels
-        if x.dim() != 5 or x.shape[1] != want:
-            raise NetworkInputError(
-                type(self).__name__, expected=f"a tensor (N, {want}, D, H, W)",
-                found=f"shape {tuple(x.shape)}",
-                fix="add batch and channel axes (x[None, None]) or build the network with the right in_channels")
-
-    def enter(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` in the network's memory format (channels-last when asked for)."""
-        if not self.channels_last:
-            return x
-        return x.contiguous(memory_format=torch.channels_last_3d if x.dim() == 5 else torch.channels_last)
-
-    @staticmethod
-    def leave(output: SegmentationOutput) -> SegmentationOutput:
-        """Return outputs in the standard contiguous layout (cheap: C = num_classes)."""
-        return SegmentationOutput(output.main.contiguous(), tuple(b.contiguous() for b in output.branches))
-
-    def extra_repr(self) -> str:
-        return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
-                f"branches={self.num_branches}, size_multiple={self.size_multiple}")
+    return nn.ModuleList(
+        nn.Sequential(nn.Conv3d(widths[level], num_classes, 1),
+                      nn.Upsample(scale_factor=2 ** level, mode="trilinear", align_corners=False))
+        for level in range(1, 1 + count))

@@ -26,8 +26,8 @@ Transposed convolutions with kernel 3 and stride 2 need care to double a size ex
 Size contract: any input size; inputs are padded internally (edge replication) to a multiple
 of 4 and every output is cropped back, so main and branches are (N, C, D, H, W) at the input's
 size in train and in eval mode. ``channels_last=True`` (the default) runs in the
-``channels_last_3d`` memory format: on a 2-core CPU a training step at 2x64^3 took 2.0 s instead
-of 6.5 s and an eval forward 0.7 s instead of 1.3 s (large kernels, few channels).
+``channels_last_3d`` memory format, which is much faster on a CPU for these large kernels and
+few channels (timings: ``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ import torch
 from torch import nn
 
 from livseg.errors import ConfigError
-from livseg.models.blocks import SegmentationNetwork, check_options
+from livseg.models.base import SegmentationNetwork
+from livseg.models.blocks import check_options
 from livseg.models.output import SegmentationOutput
 from livseg.models.padding import crop_spatial, pad_spatial
 from livseg.models.registry import register_model
@@ -95,8 +96,8 @@ class DeeplySupervisedNet3d(SegmentationNetwork):
         upsample_init: "bilinear" (every deconvolution starts as trilinear 2x upsampling of
             each channel, see :func:`bilinear_upsampling_`) or "same" (the deconvolutions
             follow ``init`` like the convolutions).
-        channels_last: run in the channels_last_3d memory format (default: on; 3x faster training
-            steps on a 2-core CPU at 64^3).
+        channels_last: run in the channels_last_3d memory format (default: on; faster training
+            steps on a CPU).
 
     Forward: (N, C_in, D, H, W) float -> SegmentationOutput(main (N, C, D, H, W) logits,
     branches: (after conv2, after conv4), each (N, C, D, H, W)).

@@ -15,7 +15,7 @@ recipe weights the branches with alpha = 0.33, decayed x0.8 every 40 epochs (sch
 
 The decoder is narrower than the 2017 code's (which widened its deepest decoder stage to 256
 channels, 9.5 M parameters): here every decoder stage has its level's width (about 2.5 M
-parameters), which keeps a 64^3 training step to seconds on a 2-core CPU.
+parameters), which keeps a 64^3 training step affordable on a CPU (bench/RESULTS.md).
 
 Size contract: any input size; padded internally (edge replication) to a multiple of 8 and
 cropped back, so main and branches are (N, C, D, H, W) at the input's size.
@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from livseg.errors import ConfigError
-from livseg.models.blocks import ConvNormAct, SegmentationNetwork, check_options
+from livseg.models.base import SegmentationNetwork
+from livseg.models.blocks import ConvNormAct, branch_heads, check_options
 from livseg.models.output import SegmentationOutput
 from livseg.models.padding import crop_spatial, pad_spatial
 from livseg.models.registry import register_model
@@ -103,10 +104,7 @@ class ResUNet3d(SegmentationNetwork):
                                                      project=False) for l in range(3))
         self.dropout = nn.Dropout3d(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Conv3d(widths[0], num_classes, 1)
-        self.branch_heads = nn.ModuleList(
-            nn.Sequential(nn.Conv3d(widths[l], num_classes, 1),
-                          nn.Upsample(scale_factor=2 ** l, mode="trilinear", align_corners=False))
-            for l in range(1, 1 + self.num_branches))
+        self.branch_heads = branch_heads(widths, num_classes, self.num_branches)
         self.finish(init=init, init_std=init_std, channels_last=channels_last)
 
     def forward(self, x: torch.Tensor) -> SegmentationOutput:

@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from livseg.errors import ConfigError
-from livseg.models.blocks import (ConvNormAct, NetworkInputError, SegmentationNetwork, check_options, conv_cls,
-                                  conv_transpose_cls, make_norm, max_pool)
+from livseg.models.base import NetworkInputError, SegmentationNetwork
+from livseg.models.blocks import ConvNormAct, check_options, conv_cls, conv_transpose_cls, make_norm, max_pool
 from livseg.models.output import SegmentationOutput
 from livseg.models.padding import crop_spatial, pad_spatial
 from livseg.models.registry import register_model

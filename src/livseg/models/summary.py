@@ -9,7 +9,8 @@ from typing import Any
 from torch import nn
 
 from livseg.models.receptive_field import receptive_field
-from livseg.models.registry import MODELS, build_model
+from livseg.models.catalogue import build_model
+from livseg.models.registry import MODELS
 
 logger = logging.getLogger(__name__)
 

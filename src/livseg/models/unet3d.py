@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from livseg.errors import ConfigError
-from livseg.models.blocks import NetworkInputError, ConvNormAct, SegmentationNetwork, check_options
+from livseg.models.base import NetworkInputError, SegmentationNetwork
+from livseg.models.blocks import ConvNormAct, branch_heads, check_options
 from livseg.models.output import SegmentationOutput
 from livseg.models.padding import center_crop, crop_spatial, pad_spatial
 from livseg.models.registry import register_model
@@ -91,10 +92,7 @@ class UNet3d(SegmentationNetwork):
         self.decoders = nn.ModuleList(_DoubleConv(2 * widths[l], widths[l], norm, self.valid)
                                       for l in range(self.levels - 1))
         self.head = nn.Conv3d(widths[0], num_classes, 1)
-        self.branch_heads = nn.ModuleList(
-            nn.Sequential(nn.Conv3d(widths[l], num_classes, 1),
-                          nn.Upsample(scale_factor=2 ** l, mode="trilinear", align_corners=False))
-            for l in range(1, 1 + self.num_branches))
+        self.branch_heads = branch_heads(widths, num_classes, self.num_branches)
         self.finish(init=init, init_std=init_std, channels_last=channels_last)
 
     # -- size contract of the valid mode -------------------------------------------------
