@@ -22,7 +22,8 @@ class Objective:
     """
 
     def __init__(self, config: LossConfig, num_branches: int, device: torch.device | str = "cpu") -> None:
-        from livseg.losses import DeepSupervisionLoss, build_loss
+        from livseg.losses.compound import build_loss
+        from livseg.losses.deep_supervision import DeepSupervisionLoss
 
         self.base = build_loss(config.name, **config.options).to(device)
         self.num_branches = num_branches
@@ -45,7 +46,7 @@ class Objective:
         return self.base(logits.float(), target.to(logits.device))
 
     def __call__(self, output, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        from livseg.models import SegmentationOutput
+        from livseg.models.output import SegmentationOutput
 
         output = SegmentationOutput(output.main.float(), tuple(b.float() for b in output.branches))
         total = self.supervision(output, target)
