@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from livseg.crf import filters
+from livseg.crf import threads as crf_threads
 from livseg.crf.filters import BilateralGridFilter, SpatialGaussianFilter
 
 SPACING_ZYX = (2.0, 0.8, 0.7)  # mm, anisotropic
@@ -95,7 +96,7 @@ def test_slabs_and_threads_give_the_same_filter(monkeypatch, threads):
     assert len(whole._slabs) == 1
     expected = whole.apply(values).clone()
     monkeypatch.setattr(filters, "SLAB_VOXELS", 2 * 26 * 30)  # slabs of 2 slices (the last has 1)
-    monkeypatch.setattr(filters, "PARALLEL_SPLAT_MIN_VOXELS", 1)
+    monkeypatch.setattr(crf_threads, "PARALLEL_SPLAT_MIN_VOXELS", 1)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -115,7 +116,7 @@ def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, 
     image = smooth_image(shape, seed=9).float()
     values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(10))
     sigmas = [8.0 / s for s in SPACING_ZYX]
-    monkeypatch.setattr(filters, "PARALLEL_SPLAT_MIN_VOXELS", 1)
+    monkeypatch.setattr(crf_threads, "PARALLEL_SPLAT_MIN_VOXELS", 1)
     if slab_voxels is not None:
         monkeypatch.setattr(filters, "SLAB_VOXELS", slab_voxels)
     bilateral = BilateralGridFilter(image, sigmas, 15.0)
@@ -123,7 +124,7 @@ def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, 
     norm_alone = bilateral.normalise_symmetric().clone()
     expected = bilateral.apply(values).clone()
     shared = BilateralGridFilter(image, sigmas, 15.0)
-    side = filters.side_pool()
+    side = crf_threads.side_pool()
     torch.testing.assert_close(shared.normalise_symmetric(side), norm_alone, rtol=0, atol=0)
     into = torch.ones_like(values)
     result, extra = shared.apply_beside(values, side, lambda: "side work done", into=into, alpha=0.5)
@@ -136,9 +137,9 @@ def test_a_failing_side_job_raises_and_leaves_the_side_thread_usable(monkeypatch
     shape = (1, 40, 44)
     image = smooth_image((3, 40, 44), seed=11)[:1].float()
     values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(12))
-    monkeypatch.setattr(filters, "PARALLEL_SPLAT_MIN_VOXELS", 1)
+    monkeypatch.setattr(crf_threads, "PARALLEL_SPLAT_MIN_VOXELS", 1)
     bilateral = BilateralGridFilter(image, [0.0, 6.0, 6.0], 15.0)
-    side = filters.side_pool()
+    side = crf_threads.side_pool()
 
     def fail():
         raise RuntimeError("side work failed")

@@ -139,11 +139,12 @@ def test_2d_mode_equals_slice_by_slice(case):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads):
     """On a CPU, 2D mode runs the slices in slabs (one per thread); the slabs share one intensity grid."""
-    from livseg.crf import filters, mean_field
+    from livseg.crf import filters
+    from livseg.crf import threads as crf_threads
 
     image, _, prob = case
     whole = dense_crf(prob, image, SPACING, mode="2d")
-    monkeypatch.setattr(mean_field, "SINGLE_THREAD_MAX_VOXELS", 0)  # the small case would skip the slabs
+    monkeypatch.setattr(crf_threads, "SINGLE_THREAD_MAX_VOXELS", 0)  # the small case would skip the slabs
     monkeypatch.setattr(filters, "SLAB_VOXELS", 5 * image.shape[1] * image.shape[2])  # 5 + 5 + 2 slices
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -158,7 +159,7 @@ def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads):
 def test_small_input_runs_single_threaded_with_the_same_result(case, monkeypatch, mode):
     """Small inputs: one intra-op thread plus the side thread (kernels side by side) give the
     marginals of the multi-threaded path."""
-    from livseg.crf import mean_field
+    from livseg.crf import threads as crf_threads
 
     image, _, prob = case
     previous = torch.get_num_threads()
@@ -166,7 +167,7 @@ def test_small_input_runs_single_threaded_with_the_same_result(case, monkeypatch
     try:
         single = dense_crf(prob, image, SPACING, mode=mode)  # below SINGLE_THREAD_MAX_VOXELS
         assert torch.get_num_threads() == 2
-        monkeypatch.setattr(mean_field, "SINGLE_THREAD_MAX_VOXELS", 0)
+        monkeypatch.setattr(crf_threads, "SINGLE_THREAD_MAX_VOXELS", 0)
         np.testing.assert_allclose(dense_crf(prob, image, SPACING, mode=mode), single, atol=1e-5)
     finally:
         torch.set_num_threads(previous)

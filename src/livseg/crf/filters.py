@@ -13,19 +13,19 @@
 Both filters include the self term (``k(i, i)``), as pydensecrf's permutohedral lattice
 does; ``apply`` filters one channel of values, shape (N,) with ``N = Z * Y * X`` in (z, y, x)
 raster order. An axis with ``sigma == 0`` is not coupled at all (2D mode: slices filtered
-independently, batched along z).
+independently, batched along z). Their CPU threads follow :mod:`livseg.crf.threads`.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 import torch
 
+import livseg.crf.threads as threads
 from livseg.crf.grid_ops import compensated_sigma, gaussian_blur, gaussian_taps, tent_down, tent_up
 
 Result = TypeVar("Result")
@@ -43,9 +43,6 @@ INTENSITY_CELL_PER_SIGMA = 1.0
 # in the blur (more taps on a larger grid) than they gain.
 SMOOTHNESS_CELL_PER_SIGMA = 0.75
 
-
-# Below this many voxels a CPU splat runs in the calling thread (thread hand-off costs more).
-PARALLEL_SPLAT_MIN_VOXELS = 1 << 16
 # Dense y passes of the bilateral grid as batched matrix products on a CPU (see BilateralGridFilter).
 Y_BY_MATMUL = True
 # Largest volume (voxels) whose bilateral filter keeps an int64 copy of its corner index for
@@ -54,46 +51,6 @@ SCATTER_INT64_MAX_VOXELS = 1 << 31
 # Voxels per slab of whole slices for the per-voxel steps of the bilateral filter on a CPU:
 # small enough for the slab's stage to stay in cache between scatter, coarsening and gather.
 SLAB_VOXELS = 1 << 18
-
-_pool_lock = threading.Lock()
-_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
-
-
-def _pool(kind: str, workers: int) -> ThreadPoolExecutor:
-    with _pool_lock:
-        if (kind, workers) not in _pools:
-            # Workers start with one intra-op thread (a per-thread setting; at the default, an
-            # operation inside a worker would start more threads than there are cores).
-            _pools[kind, workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"livseg-crf-{kind}",
-                                                       initializer=torch.set_num_threads, initargs=(1,))
-        return _pools[kind, workers]
-
-
-def _splat_pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads for the CPU splat (created on first use)."""
-    return _pool("splat", workers)
-
-
-def side_pool() -> ThreadPoolExecutor:
-    """A process-wide single thread for work that runs beside a CRF block (its spatial kernel)."""
-    return _pool("side", 1)
-
-
-def worker_pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads for independent CRF blocks (2D mode), separate
-    from the splat pool so that a block never waits on a pool it occupies."""
-    return _pool("block", workers)
-
-
-def carry_inference_mode(work: Callable[[], Result]) -> Callable[[], Result]:
-    """``work`` wrapped to run under the calling thread's inference mode (a thread-local setting)."""
-    inference = torch.is_inference_mode_enabled()
-
-    def run() -> Result:
-        with torch.inference_mode(inference):
-            return work()
-
-    return run
 
 
 def _splat_rows(stage: torch.Tensor, index: torch.Tensor, weights: torch.Tensor, values: torch.Tensor | None,
@@ -229,9 +186,10 @@ class BilateralGridFilter:
     The corner indices and weights (32 bytes per voxel) are computed once. The per-voxel steps
     (scatter, y coarsening, y refinement, gather) run slab by slab over whole slices,
     :data:`SLAB_VOXELS` voxels at a time on a CPU, so that a slab's stage stays in cache between
-    them (about 15 % faster than whole-volume passes); on a GPU the whole volume is one slab.
+    them (faster than whole-volume passes); on a GPU the whole volume is one slab.
     (Rebuilding the corners per slab from 12 stored bytes per voxel was tried and was slower:
-    PyTorch's broadcasts over a trailing axis of 2 or 4 are not vectorised.)
+    PyTorch's broadcasts over a trailing axis of 2 or 4 are not vectorised.) Measured timings
+    of these choices: ``bench/RESULTS.md``.
     """
 
     def __init__(self, intensity: torch.Tensor, sigma_voxels_zyx: Sequence[float], sigma_intensity: float,
@@ -283,20 +241,20 @@ class BilateralGridFilter:
         slab_row = (z % slab) * rows_y + y  # (Z, Y, 1): the (z, y) row within its slab
         base = ((slab_row * nodes_i + b.to(index_dtype)) * nodes_x + (x // r_x)).view(-1)
         # One strided column write per corner (a broadcast over the trailing axis of 4 is
-        # not vectorised and took 1.6 times as long).
+        # not vectorised, hence slower).
         index = torch.empty(base.numel(), 4, device=device, dtype=index_dtype)
         for k, offset in enumerate((0, 1, nodes_x, nodes_x + 1)):
             torch.add(base, offset, out=index[:, k])
         self._index = index.view(-1)  # (4 N,), the CSR column indices of the slice
         # scatter_add_ (int64 indices only) splats about twice as fast as index_add_ on a CPU
-        # (0.8 against 1.7 ms per million corners) while the index stays in cache; for large
-        # volumes writing and reading the 32 bytes per voxel of the int64 copy costs as much.
+        # while the index stays in cache; for large volumes writing and reading the 32 bytes
+        # per voxel of the int64 copy costs as much.
         self._scatter_index = self._index.to(torch.int64) if Z * Y * X <= SCATTER_INT64_MAX_VOXELS else None
         frac_x = (x % r_x).to(dtype) / r_x  # (X,): weight of x node x0 + 1
         frac_i = (u - b).view(Z * Y, X)  # weight of intensity node i0 + 1
         # (zy, x, corner), corners in the order of the offsets above: one strided write per
         # corner, broadcasting along rows only (the broadcast over a trailing axis of 2 that
-        # this replaced took 1.6 ms against 0.6 ms on a 512^2 slice).
+        # this replaced was slower).
         weights = torch.empty(Z * Y, X, 4, device=device, dtype=dtype)
         torch.mul(frac_i, frac_x, out=weights[:, :, 3])  # fi fx
         torch.sub(frac_i, weights[:, :, 3], out=weights[:, :, 2])  # fi (1 - fx)
@@ -313,7 +271,7 @@ class BilateralGridFilter:
         self._coarse_y = torch.empty(Z, nodes_y, nodes_i, nodes_x, device=device, dtype=dtype)
         self._out = torch.empty(Z * Y * X, device=device, dtype=dtype)
         # The dense y passes as batched matrix products with the (2, r_y) tent phases on a CPU:
-        # one call instead of 2 r_y strided additions (2-3x faster per slab). Elsewhere the
+        # one call instead of 2 r_y strided additions (faster per slab). Elsewhere the
         # strided additions (grid_ops), so that a GPU never runs them in reduced precision (TF32).
         self._rows_y = rows_y
         self._y_by_matmul = Y_BY_MATMUL and device.type == "cpu" and r_y > 1
@@ -365,9 +323,7 @@ class BilateralGridFilter:
             # PyTorch's CPU scatter_add_ of a 1D tensor runs in one thread. Blocks of whole
             # (z, y) rows write to disjoint parts of the stage, so they can be scattered
             # concurrently (ATen releases the GIL); the result is bit-identical to one call.
-            pool = _splat_pool(len(chunks))
-            for done in [pool.submit(carry_inference_mode(job(a, b))) for a, b in chunks]:
-                done.result()
+            threads.run_all(threads.SPLAT, [job(a, b) for a, b in chunks])
         return stage.view(z1 - z0, self._rows_y, *self.stage_shape[2:])
 
     def _slice(self, refined: torch.Tensor, z0: int, z1: int, into: torch.Tensor | None = None,
@@ -401,12 +357,12 @@ class BilateralGridFilter:
 
     def _row_chunks(self, slices: int, workers: int | None = None) -> list[tuple[int, int]]:
         """(start, stop) voxel ranges of a slab of ``slices`` slices on (z, y) row boundaries
-        (so that their stage rows are disjoint), one per worker (default: one per intra-op
-        thread on a CPU), or the whole slab when it is too small to share."""
+        (so that their stage rows are disjoint), one per worker (default:
+        :func:`livseg.crf.threads.row_workers`), or the whole slab when it is too small to share."""
         _, Y, X = self.shape
         if workers is None:
-            workers = torch.get_num_threads() if self._stage.device.type == "cpu" else 1
-        if workers <= 1 or slices * Y * X < PARALLEL_SPLAT_MIN_VOXELS or slices * Y < workers:
+            workers = threads.row_workers(self._stage.device)
+        if workers <= 1 or slices * Y * X < threads.PARALLEL_SPLAT_MIN_VOXELS or slices * Y < workers:
             return [(0, slices * Y * X)]
         rows = [round(k * slices * Y / workers) for k in range(workers + 1)]
         return [(X * a, X * b) for a, b in zip(rows[:-1], rows[1:])]
@@ -480,7 +436,8 @@ class BilateralGridFilter:
                 ) -> tuple[torch.Tensor, Result | None]:
         if side is not None and len(self._slabs) == 1 and len(self._row_chunks(self.shape[0], 2)) == 2:
             return self._filter_shared(values, into, alpha, side, beside)
-        pending = side.submit(carry_inference_mode(beside)) if side is not None and beside is not None else None
+        pending = (side.submit(threads.carrying_inference_mode(beside)) if side is not None and beside is not None
+                   else None)
         for z0, z1 in self._slabs:
             self._y_down(self._splat(values, z0, z1), z0, z1)
         grid = self._blur_grid()
@@ -502,36 +459,26 @@ class BilateralGridFilter:
     def _filter_shared(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float,
                        side: ThreadPoolExecutor, beside: Callable[[], Result] | None
                        ) -> tuple[torch.Tensor, Result | None]:
-        """One slab, two threads. The side thread scatters the second half of the rows, runs
-        ``beside``, then gathers the second half; this thread scatters the first half, does
-        the dense grid steps and gathers the first half. On a 512^2 slice each thread then has
-        about 2.2 ms of work per pass (the spatial kernel as ``beside``), and the side thread
-        is woken once per pass (each wake-up of a sleeping thread costs 50-150 us here)."""
+        """One slab, two threads (:func:`livseg.crf.threads.share_with_side_thread`). The side
+        thread scatters the second half of the rows, runs ``beside``, then gathers the second
+        half; this thread scatters the first half, does the dense grid steps and gathers the
+        first half. Each thread then has about half of the pass's work (the spatial kernel as
+        ``beside``), and the side thread is woken once per pass."""
         Z = self.shape[0]
         first, second = self._row_chunks(Z, 2)
-        half_splatted, refined_ready = threading.Event(), threading.Event()
-        refined: list[torch.Tensor] = []  # the refined stage, handed to the side thread
         self._stage.zero_()
 
-        def side_job() -> Result | None:
-            try:
-                self._splat(values, 0, Z, second, zero=False)
-            finally:  # never leave the other thread waiting; an error surfaces from the future
-                half_splatted.set()
-            result = None if beside is None else beside()
-            refined_ready.wait()
-            if refined:  # else this thread failed: it raises
-                self._slice(refined[0], 0, Z, into, alpha, second)
-            return result
-
-        future = side.submit(carry_inference_mode(side_job))
-        try:
-            self._splat(values, 0, Z, first, zero=False)
-            half_splatted.wait()
+        def dense_steps() -> torch.Tensor:
             stage = self._stage[:Z * self._per_slice].view(Z, self._rows_y, *self.stage_shape[2:])
             self._y_down(stage, 0, Z)
-            refined.append(self._y_up(self._blur_grid(), 0, Z))
-        finally:  # also on an error here, so that the side thread finishes
-            refined_ready.set()
-        self._slice(refined[0], 0, Z, into, alpha, first)
-        return (self._out if into is None else into), future.result()
+            return self._y_up(self._blur_grid(), 0, Z)  # the refined stage, flat
+
+        result = threads.share_with_side_thread(
+            side,
+            side_first=lambda: self._splat(values, 0, Z, second, zero=False),
+            side_work=(lambda: None) if beside is None else beside,
+            main_first=lambda: self._splat(values, 0, Z, first, zero=False),
+            middle=dense_steps,
+            side_last=lambda refined: self._slice(refined, 0, Z, into, alpha, second),
+            main_last=lambda refined: self._slice(refined, 0, Z, into, alpha, first))
+        return (self._out if into is None else into), result

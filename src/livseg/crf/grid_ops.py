@@ -52,7 +52,8 @@ def tent_down(x: torch.Tensor, axis: int, r: int, *, out: torch.Tensor | None = 
     x3 = x.reshape(pre, length, post)
     out = x.new_zeros(pre, cells + 1, post) if out is None else out.view(pre, cells + 1, post).zero_()
     # One strided multiply-add per phase k (voxels k, k + r, k + 2r, ...): a single pass over
-    # x in total, at memory speed; small batched matrix products were 5-20x slower on CPU.
+    # x in total, at memory speed; small batched matrix products were several times slower
+    # on CPU (bench/RESULTS.md).
     for k in range(r):
         phase = x3[:, k::r]
         count = phase.shape[1]

@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Literal, Sequence, TypeVar
+from typing import Callable, Literal, Sequence, TypeVar
 
 import numpy as np
 import torch
 
-from livseg.crf import filters
+import livseg.crf.filters as filters
+import livseg.crf.threads as threads
 from livseg.crf.filters import BilateralGridFilter, SpatialGaussianFilter
 from livseg.crf.params import CrfParams
 from livseg.errors import ConfigError, InvalidImageError
@@ -40,8 +41,6 @@ SUM_TOLERANCE = 1e-3
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 Mode = Literal["2d", "3d"]
 MODES = ("2d", "3d")
-#: Inputs up to this many voxels run with one intra-op thread on a CPU (see :func:`_mean_field`).
-SINGLE_THREAD_MAX_VOXELS = 1 << 20
 
 
 def _as_tensor(data: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -162,20 +161,19 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
     Z, Y, X = intensity.shape
     out = torch.empty(prob.shape, device=prob.device, dtype=torch.float32)
     slab = max(1, filters.SLAB_VOXELS // (Y * X))
-    on_cpu = prob.device.type == "cpu"
-    if on_cpu and Z * Y * X <= SINGLE_THREAD_MAX_VOXELS and torch.get_num_threads() > 1:
-        # Small inputs (a slice): 1 intra-op thread is faster than several (35 against 58 ms
-        # on a 512^2 slice with 2 threads); the caller's setting is restored afterwards. The
-        # spatial kernel runs beside the bilateral one in a second thread instead.
-        _single_threaded_block(torch.is_inference_mode_enabled(), prob, intensity, spacing, params, mode, None, out,
-                               True)
+    if threads.runs_single_threaded(Z * Y * X, prob.device):
+        # Small inputs (a slice): one intra-op thread is faster than several; the caller's
+        # setting is restored afterwards. The spatial kernel runs beside the bilateral one in
+        # a second thread instead.
+        with threads.single_threaded():
+            _mean_field_block(prob, intensity, spacing, params, mode, None, out, kernels_side_by_side=True)
         return out
-    if mode == "3d" or not on_cpu or Z <= slab:
+    if mode == "3d" or prob.device.type != "cpu" or Z <= slab:
         _mean_field_block(prob, intensity, spacing, params, mode, None, out)
         return out
     # 2D mode on a CPU: the slices are independent CRFs, so whole mean-field runs go slab by slab
-    # and each slab's working set stays in cache across the iterations (15-35 % less CPU time
-    # than whole-volume passes on the CHAOS liver region). All slabs share one intensity grid.
+    # and each slab's working set stays in cache across the iterations (less CPU time than
+    # whole-volume passes). All slabs share one intensity grid.
     origin = float(intensity.min())
     starts = range(0, Z, slab)
     workers = min(torch.get_num_threads(), len(starts))
@@ -185,26 +183,18 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
                               out[:, z:z + slab])
         return out
     # Several threads: one slab per thread, each single-threaded inside. A slab's operations
-    # are too small (0.1-1 ms) for PyTorch's intra-op threads to pay off: with 2 threads the
-    # slab-by-slab run took 30-40 % more wall time than with 1 on the CHAOS liver region.
-    pool = filters.worker_pool(workers)
-    inference = torch.is_inference_mode_enabled()
-    jobs = [pool.submit(_single_threaded_block, inference, prob[:, z:z + slab], intensity[z:z + slab], spacing,
-                        params, mode, origin, out[:, z:z + slab], False) for z in starts]
-    for job in jobs:
-        job.result()
+    # are too small for PyTorch's intra-op threads to pay off (measured: bench/RESULTS.md).
+
+    def slab_job(z: int) -> Callable[[], None]:
+        def run() -> None:
+            with threads.single_threaded():
+                _mean_field_block(prob[:, z:z + slab], intensity[z:z + slab], spacing, params, mode, origin,
+                                  out[:, z:z + slab])
+
+        return run
+
+    threads.run_all(threads.BLOCK, [slab_job(z) for z in starts], workers)
     return out
-
-
-def _single_threaded_block(inference: bool, *args) -> None:
-    """:func:`_mean_field_block` in a pool thread with one intra-op thread (a per-thread setting)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode(inference):
-            _mean_field_block(*args)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _mean_field_block(prob: torch.Tensor, intensity: torch.Tensor, spacing: tuple[float, float, float],
@@ -214,12 +204,11 @@ def _mean_field_block(prob: torch.Tensor, intensity: torch.Tensor, spacing: tupl
 
     With ``kernels_side_by_side`` (CPU, single-threaded callers) a second thread builds the
     spatial kernel and applies it during each bilateral pass, and shares that pass's scatter
-    and gather (:meth:`BilateralGridFilter.apply_beside`; a 512^2 slice: 3 ms per bilateral
-    pass, 1.7 of them the scatter and 0.7 the gather, and 0.75 ms per spatial pass). Both
-    threads only read the current marginals; the spatial result is added once both are done.
-    On the 2-core test machine a 512^2 slice took 28-37 ms (best to median of 150 runs)
-    against 32-45 ms in one thread, not half: the threads share the memory bandwidth, and
-    each hand-off wakes a sleeping thread (50-150 us on this virtual machine).
+    and gather (:meth:`BilateralGridFilter.apply_beside`; the scatter and gather are most of a
+    bilateral pass, which costs several spatial passes). Both threads only read the current
+    marginals; the spatial result is added once both are done. The gain is well short of
+    half the time: the threads share the memory bandwidth, and each hand-off wakes a
+    sleeping thread (measured timings: ``bench/RESULTS.md``).
     """
     classes, Z, Y, X = prob.shape
     logits = torch.log(prob.clamp(min=PROBABILITY_FLOOR)).reshape(classes, -1)  # -U, (C, N)
@@ -233,10 +222,10 @@ def _mean_field_block(prob: torch.Tensor, intensity: torch.Tensor, spacing: tupl
         spatial.normalise_symmetric()
         return spatial
 
-    side = filters.side_pool() if kernels_side_by_side and prob.device.type == "cpu" and params.mu1 > 0 else None
+    side = threads.side_pool() if kernels_side_by_side and prob.device.type == "cpu" and params.mu1 > 0 else None
     spatial_ready = None
     if params.mu2 > 0:
-        spatial_ready = (side.submit(filters.carry_inference_mode(spatial_kernel)).result if side is not None
+        spatial_ready = (side.submit(threads.carrying_inference_mode(spatial_kernel)).result if side is not None
                          else spatial_kernel)
     kernels: list[tuple[float, BilateralGridFilter | SpatialGaussianFilter]] = []  # (weight, normalised filter)
     if params.mu1 > 0:
