@@ -153,7 +153,7 @@ def crf_on_reference_roi(image_path: Path, label_path: Path, bundle, device: str
     import dataclasses
 
     from livseg.crf import dense_crf
-    from livseg.inference.prepare import prepare_for_inference
+    from livseg.preprocessing.prepare import prepare_for_inference
     from livseg.inference.restore import foreground_roi, probabilities_on
     from livseg.io import read_volume
     from livseg.preprocessing import crop, reorient
@@ -166,7 +166,7 @@ def crf_on_reference_roi(image_path: Path, label_path: Path, bundle, device: str
     ct, turned = reorient(ct, bundle.preprocessing.orientation or "LPS")
     label = apply_reorient(label, turned)
     prepared, record = prepare_for_inference(ct, dataclasses.replace(bundle.preprocessing, orientation=None))
-    liver = resample_onto(crop(label, record.crop), prepared.geometry, is_label=True).array > 0
+    liver = resample_onto(crop(label, record.crop), prepared.geometry).array > 0  # kind "label": nearest
     foreground = np.where(liver, 0.8, 0.2)
     probabilities = np.stack([1 - foreground, foreground]).astype(np.float16)
     started = time.perf_counter()
@@ -227,7 +227,7 @@ def network_peer(image_path: Path, model: BenchModel, device: str, repeats: int 
     from monai.networks.nets import DynUNet
 
     from livseg.inference import resolve_fusion_weights, sliding_window_probabilities
-    from livseg.inference.prepare import prepare_for_inference
+    from livseg.preprocessing.prepare import prepare_for_inference
     from livseg.inference.windows import grow_window
     from livseg.io import read_volume
 
@@ -444,7 +444,7 @@ def main() -> int:
     results["load_average_after"] = list(load)
     print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
-        from livseg.reporting.tables import write_json
+        from livseg.io.tables import write_json
 
         write_json(results, args.json)  # atomically: a partial file never replaces a good one
     return 0

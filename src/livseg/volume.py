@@ -19,11 +19,11 @@ Conventions (the whole project follows them):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import numpy as np
 
-from livseg.errors import GeometryMismatchError, InvalidImageError
+from livseg.errors import GeometryMismatchError, InvalidImageError, UnknownNameError
 
 # Tolerances for "same grid": physical quantities in mm, direction cosines unitless.
 SPACING_TOL_MM = 1e-4
@@ -34,11 +34,45 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _AXIS_LETTERS = (("L", "R"), ("P", "A"), ("S", "I"))  # (positive, negative) per LPS axis
 
 
+#: What a volume holds. It decides how the volume is resampled (labels: nearest neighbour,
+#: dtype kept; CT and anything else: linear, float32) and how it is checked and written.
+Kind = Literal["any", "ct", "label"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
+def require_kind(kind: str) -> Kind:
+    """``kind`` when it is one of :data:`KINDS`; UnknownNameError listing them otherwise."""
+    if kind not in KINDS:
+        raise UnknownNameError("kind", expected="one of " + ", ".join(KINDS), found=repr(kind))
+    return kind  # type: ignore[return-value]
+
+
 def _triple(values: Sequence[float], name: str, cast: type = float) -> tuple:
     values = tuple(cast(v) for v in values)
     if len(values) != 3:
         raise InvalidImageError(None, expected=f"3 values for {name}", found=f"{len(values)}")
     return values
+
+
+def spacing_triple(spacing_mm: Sequence[float], *, subject: object = None,
+                   fix: str | None = None) -> tuple[float, float, float]:
+    """The one check of a voxel spacing: three positive, finite numbers (x, y, z) in mm.
+
+    Every :class:`Geometry` passes it on construction, so a spacing taken from a Volume's
+    grid needs no further check; functions that take a bare ``spacing_mm`` beside an array
+    (data entering the package) call this.
+
+    Raises:
+        InvalidImageError: naming ``subject``, when ``spacing_mm`` is not three positive numbers.
+    """
+    try:
+        values = tuple(float(v) for v in spacing_mm)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 3 or not all(np.isfinite(values)) or min(values) <= 0:
+        raise InvalidImageError(subject, expected="three positive voxel sizes (x, y, z) in mm",
+                                found=f"spacing {spacing_mm!r}", fix=fix)
+    return values  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,7 @@ class Geometry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _triple(self.size, "size", int))
-        object.__setattr__(self, "spacing_mm", _triple(self.spacing_mm, "spacing_mm"))
+        object.__setattr__(self, "spacing_mm", spacing_triple(_triple(self.spacing_mm, "spacing_mm")))
         object.__setattr__(self, "origin_mm", _triple(self.origin_mm, "origin_mm"))
         direction = tuple(float(v) for v in np.asarray(self.direction, dtype=float).ravel())
         if len(direction) != 9:
@@ -68,9 +102,6 @@ class Geometry:
         if min(self.size) < 1:
             raise InvalidImageError(None, expected="at least one voxel along each axis",
                                     found=f"size {self.size}")
-        if not all(np.isfinite(self.spacing_mm)) or min(self.spacing_mm) <= 0:
-            raise InvalidImageError(None, expected="positive, finite voxel spacing",
-                                    found=f"spacing {self.spacing_mm} mm")
         matrix = self.direction_matrix
         if not np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-4):
             raise InvalidImageError(None, expected="an orthonormal direction matrix",
@@ -229,16 +260,29 @@ class Volume:
         geometry: the voxel grid.
         source: where it came from (a path or a description), used in error messages.
         meta: free-form facts recorded on reading (format, DICOM series UID, warnings).
+        kind: what the array holds: ``"ct"`` (HU), ``"label"`` (integer labels) or ``"any"``
+            (probabilities, normalised intensities, ...). Resampling reads it: labels are
+            always interpolated by nearest neighbour, everything else linearly.
+        spacing_known: False when the file did not record the voxel size and
+            ``geometry.spacing_mm`` is a placeholder in index units (never a real 1 mm);
+            anything that measures in mm refuses such a volume
+            (``livseg.io.require_known_spacing``).
     """
 
     array: np.ndarray
     geometry: Geometry
     source: str = "<memory>"
     meta: dict = field(default_factory=dict, compare=False)
+    kind: Kind = "any"
+    spacing_known: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.array, np.ndarray):
             object.__setattr__(self, "array", np.asarray(self.array))
+        require_kind(self.kind)
+        if not isinstance(self.spacing_known, bool):
+            raise InvalidImageError(self.source, expected="spacing_known True or False",
+                                    found=repr(self.spacing_known))
         if self.array.ndim != 3:
             raise InvalidImageError(self.source, expected="a 3D array (z, y, x)",
                                     found=f"{self.array.ndim}D array of shape {self.array.shape}")
@@ -249,6 +293,14 @@ class Volume:
                 found=f"shape {tuple(self.array.shape)}",
             )
 
+    def __repr__(self) -> str:
+        """Grid, dtype and kind; never the voxels."""
+        spacing = "unknown spacing (index units)" if not self.spacing_known else None
+        grid = self.geometry.describe() if spacing is None else (
+            f"{self.geometry.size[0]}x{self.geometry.size[1]}x{self.geometry.size[2]} voxels, {spacing}, "
+            f"{self.geometry.orientation}")
+        return f"Volume({self.source!r}, {self.kind}, {self.array.dtype}, {grid})"
+
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         return self.geometry.spacing_mm
@@ -257,10 +309,26 @@ class Volume:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.array.shape)  # type: ignore[return-value]
 
-    def with_array(self, array: np.ndarray, *, source: str | None = None) -> "Volume":
-        """A new Volume on the same grid holding ``array`` (must have the same shape)."""
+    def with_array(self, array: np.ndarray, *, source: str | None = None, kind: Kind | None = None) -> "Volume":
+        """A new Volume on the same grid holding ``array`` (must have the same shape).
+
+        ``kind`` (default: this volume's) names what the new array holds, e.g. ``"label"``
+        for a mask made from a CT; ``spacing_known`` and ``meta`` are carried over.
+        """
         return Volume(array=array, geometry=self.geometry,
-                      source=self.source if source is None else source, meta=dict(self.meta))
+                      source=self.source if source is None else source, meta=dict(self.meta),
+                      kind=self.kind if kind is None else kind, spacing_known=self.spacing_known)
+
+    def on_grid(self, array: np.ndarray, geometry: Geometry, *, source: str | None = None,
+                meta: dict | None = None) -> "Volume":
+        """A new Volume of the same kind and spacing knowledge holding ``array`` on ``geometry``.
+
+        For steps that change the grid (crop, reorient, resample): what the data is does
+        not change with the grid it is on.
+        """
+        return Volume(array=array, geometry=geometry, source=self.source if source is None else source,
+                      meta=dict(self.meta) if meta is None else meta, kind=self.kind,
+                      spacing_known=self.spacing_known)
 
     def require_same_grid(self, other: "Volume", *, fix: str | None = None) -> None:
         """Raise GeometryMismatchError when ``other`` is on a different grid."""

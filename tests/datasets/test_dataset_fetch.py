@@ -53,11 +53,11 @@ def test_lits_sample_matches_the_mrc_files_in_the_wheel(tmp_path, wheels):
 
     case = sample_case("lits-sample", tmp_path)
     image = read_case_image(case)
-    assert image.meta["spacing_known"] is False  # kept visible through the sidecar
+    assert image.spacing_known is False  # kept visible through the sidecar
     label = read_case_label(case, image=image)
     np.testing.assert_array_equal(label.array, lab)
     measured = read_case_image(case, spacing_mm=(0.8, 0.8, 1.5))
-    assert measured.spacing_mm == (0.8, 0.8, 1.5) and measured.meta["spacing_known"] is True
+    assert measured.spacing_mm == (0.8, 0.8, 1.5) and measured.spacing_known is True
 
 
 def test_second_fetch_is_instant_and_force_rebuilds(tmp_path, wheels, monkeypatch):

@@ -95,10 +95,10 @@ def test_sidecar_marks_spacing_unknown_and_spacing_can_be_given(tmp_path, caplog
     for name in ("img", "seg"):
         (tmp_path / f"{name}.json").write_text(json.dumps({"spacing_known": False}))
     image = read_case_image(case)
-    assert image.meta["spacing_known"] is False
+    assert image.spacing_known is False
     assert "spacing unknown" in caplog.text
     given = read_case_image(case, spacing_mm=(0.9, 0.9, 2.0))
-    assert given.spacing_mm == (0.9, 0.9, 2.0) and given.meta["spacing_known"] is True
+    assert given.spacing_mm == (0.9, 0.9, 2.0) and given.spacing_known is True
     label = read_case_label(case, image=given)  # an unknown-spacing label pairs voxel by voxel
     assert label.geometry == given.geometry
     np.testing.assert_array_equal(label.array, lab)

@@ -9,7 +9,7 @@ import pytest
 
 from livseg.config import PreprocessingConfig
 from livseg.phantoms import generate_phantom
-from livseg.inference.prepare import crop_box, prepare_for_inference
+from livseg.preprocessing.prepare import crop_box, prepare_for_inference
 from livseg.preprocessing import body_crop, prepare_image
 
 

@@ -200,7 +200,7 @@ def test_a_tumour_model_is_not_a_liver_model():
 
 def test_unknown_spacing_is_refused_by_a_resampling_model(phantom):
     ct, _ = phantom
-    unknown = Volume(ct.array, ct.geometry, source="mystery.mrc", meta={"spacing_known": False})
+    unknown = Volume(ct.array, ct.geometry, source="mystery.mrc", spacing_known=False)
     with pytest.raises(InvalidImageError, match="mystery.mrc"):
         Segmenter(threshold_bundle(spacing_mm=(1.5, 1.5, 2.0))).predict(unknown)
 

@@ -74,7 +74,7 @@ def _check_frames_with_pydicom(seg_path: Path, labels: Volume, source_folder: Pa
 
 def test_round_trip_on_the_3_slice_series(dcmqi, dcmqi_case, tmp_path):
     ct, labels = dcmqi_case
-    out = write_dicom_seg(labels, dcmqi / "dicom", tmp_path / "out" / "seg.dcm")
+    out = write_dicom_seg(labels, ct, tmp_path / "out" / "seg.dcm")
     assert out == tmp_path / "out" / "seg.dcm"
     assert [p.name for p in out.parent.iterdir()] == ["seg.dcm"]   # no temporary file left
 
@@ -111,7 +111,7 @@ def test_read_volume_and_the_cli_read_a_seg_as_labels(dcmqi, dcmqi_case, tmp_pat
     """A SEG file is a label volume to ``read_volume`` (its frames' own grid), so ``livseg info``
     and ``livseg evaluate`` take it as is; it is not a CT."""
     ct, labels = dcmqi_case
-    seg = write_dicom_seg(labels, dcmqi / "dicom", tmp_path / "seg.dcm")
+    seg = write_dicom_seg(labels, ct, tmp_path / "seg.dcm")
     back = read_volume(seg, kind="label")
     assert back.geometry.same_grid(ct.geometry), back.geometry.differences(ct.geometry)
     np.testing.assert_array_equal(back.array, labels.array)
@@ -142,7 +142,7 @@ def test_round_trip_on_the_78_slice_chaos_series(shared_data, tmp_path):
     labels[z - 2:z + 2, y - 5:y + 5, x - 5:x + 5] = 2
     volume = Volume(labels, ct.geometry, source="chaos labels")
 
-    out = write_dicom_seg(volume, folder, tmp_path / "chaos_seg.dcm")
+    out = write_dicom_seg(volume, ct, tmp_path / "chaos_seg.dcm")
     back = read_dicom_seg(out)
     assert back.geometry.same_grid(ct.geometry), back.geometry.differences(ct.geometry)
     np.testing.assert_array_equal(back.array, labels)
@@ -174,7 +174,7 @@ def test_labels_on_another_grid_are_refused_naming_both(dcmqi, dcmqi_case, tmp_p
     for bad, found in ((shifted, "origin"), (cropped, "size")):
         target = tmp_path / "refused.dcm"
         with pytest.raises(GeometryMismatchError) as caught:
-            write_dicom_seg(bad, dcmqi / "dicom", target)
+            write_dicom_seg(bad, ct, target)
         message = str(caught.value)
         assert "\n" not in message and found in message
         assert str(dcmqi / "dicom") in message and bad.source in message
@@ -198,8 +198,8 @@ def test_reading_onto_a_different_reference_grid_is_refused(dcmqi):
 
 
 def test_segments_map_by_label_text_when_codes_are_unknown(dcmqi, dcmqi_case, tmp_path):
-    _, labels = dcmqi_case
-    out = write_dicom_seg(labels, dcmqi / "dicom", tmp_path / "seg.dcm")
+    ct, labels = dcmqi_case
+    out = write_dicom_seg(labels, ct, tmp_path / "seg.dcm")
     ds = pydicom.dcmread(out)
     tumour = ds.SegmentSequence[1]
     tumour.SegmentLabel = "Lesion"
@@ -259,7 +259,7 @@ def test_overlapping_segments_and_omitted_empty_frames_from_another_writer(dcmqi
     ("unknown label", ConfigError, "label values among"),
 ])
 def test_bad_labels_or_segment_labels_raise(dcmqi, dcmqi_case, tmp_path, change, error, found):
-    _, labels = dcmqi_case
+    ct, labels = dcmqi_case
     segment_labels = {1: "Liver", 2: "Liver tumour"}
     array = labels.array.copy()
     if change == "value 3":
@@ -269,7 +269,7 @@ def test_bad_labels_or_segment_labels_raise(dcmqi, dcmqi_case, tmp_path, change,
     else:
         segment_labels = {1: "Liver", 3: "Spleen"}
     with pytest.raises(error) as caught:
-        write_dicom_seg(labels.with_array(array), dcmqi / "dicom", tmp_path / "x.dcm",
+        write_dicom_seg(labels.with_array(array), ct, tmp_path / "x.dcm",
                         segment_labels=segment_labels)
     assert found in str(caught.value) and "\n" not in str(caught.value)
     assert not list(tmp_path.iterdir())

@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from livseg.errors import InvalidImageError, UnreadableInputError
-from livseg.io import read_volume, require_known_spacing, spacing_known, summarize, write_volume
+from livseg.io import read_volume, require_known_spacing, summarize, write_volume
 
 
 def write_mrc(path, data, *, voxel_size=0.0, mapping=None):
@@ -31,7 +31,7 @@ def test_float_volume_reads_exactly_with_unknown_geometry(tmp_path):
     np.testing.assert_array_equal(volume.array, data)
     assert volume.array.dtype == np.float32
     assert volume.geometry.size == (4, 5, 6)  # (x, y, z) = (columns, rows, sections)
-    assert not spacing_known(volume) and volume.meta["orientation_known"] is False
+    assert not volume.spacing_known and volume.meta["orientation_known"] is False
     assert volume.meta["mrc_voxel_size_angstrom"] == (0.0, 0.0, 0.0)
     # ITK's MRC reader as the oracle for the voxel order (standard mapping 1, 2, 3)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))), volume.array)
@@ -70,7 +70,7 @@ def test_float16_and_int8_modes(tmp_path):
 
 def test_header_voxel_size_is_noted_but_not_trusted_as_mm(tmp_path):
     volume = read_volume(write_mrc(tmp_path / "v.mrc", hu_block(), voxel_size=(0.7, 0.8, 2.5)))
-    assert not spacing_known(volume)
+    assert not volume.spacing_known
     assert volume.meta["mrc_voxel_size_angstrom"] == pytest.approx((0.7, 0.8, 2.5))
     assert "Angstrom" in volume.meta["geometry_note"]
 
@@ -78,7 +78,7 @@ def test_header_voxel_size_is_noted_but_not_trusted_as_mm(tmp_path):
 def test_spacing_can_be_supplied_and_then_written(tmp_path):
     path = write_mrc(tmp_path / "img.mrc", hu_block())
     volume = read_volume(path, spacing_mm=(0.8, 0.8, 1.5))
-    assert spacing_known(volume) and volume.geometry.spacing_mm == (0.8, 0.8, 1.5)
+    assert volume.spacing_known and volume.geometry.spacing_mm == (0.8, 0.8, 1.5)
     assert volume.meta["spacing_source"] == "given by the caller"
     again = read_volume(write_volume(volume, tmp_path / "img.nii.gz"))
     assert again.geometry.spacing_mm == pytest.approx((0.8, 0.8, 1.5))

@@ -17,7 +17,7 @@ from livseg.errors import (
     UnknownNameError,
     UnreadableInputError,
 )
-from livseg.io import read_volume, require_known_spacing, spacing_known, write_volume
+from livseg.io import read_volume, require_known_spacing, write_volume
 from livseg.volume import Geometry, Volume
 
 
@@ -250,7 +250,7 @@ def test_nrrd_without_spacing_is_flagged_and_spacing_can_be_given(tmp_path):
     path.write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 4 3 2\nendian: little\n"
                      b"encoding: raw\n\n" + array.tobytes())
     volume = read_volume(path)
-    assert not spacing_known(volume) and volume.meta["orientation_known"] is False
+    assert not volume.spacing_known and volume.meta["orientation_known"] is False
     np.testing.assert_array_equal(volume.array, array)
     with pytest.raises(InvalidImageError) as info:
         require_known_spacing(volume, what="resampling to 1 mm")
@@ -258,7 +258,7 @@ def test_nrrd_without_spacing_is_flagged_and_spacing_can_be_given(tmp_path):
     assert "expected a known voxel spacing in mm for resampling to 1 mm, found none recorded in the file" in message
     assert "spacing_mm=(x, y, z)" in message
     given = read_volume(path, spacing_mm=(0.7, 0.8, 3.1))
-    assert spacing_known(given) and given.geometry.spacing_mm == (0.7, 0.8, 3.1)
+    assert given.spacing_known and given.geometry.spacing_mm == (0.7, 0.8, 3.1)
     require_known_spacing(given, what="resampling")  # no error now
 
 
@@ -267,7 +267,7 @@ def test_given_spacing_must_agree_with_a_recorded_one(tmp_path, ct_volume):
     assert read_volume(path, spacing_mm=ct_volume.geometry.spacing_mm).geometry.same_grid(ct_volume.geometry)
     with pytest.raises(InvalidImageError, match=r"expected spacing_mm \(1.0, 1.0, 1.0\) to match the file"):
         read_volume(path, spacing_mm=(1, 1, 1))
-    with pytest.raises(InvalidImageError, match="3 positive numbers"):
+    with pytest.raises(InvalidImageError, match="three positive voxel sizes"):
         read_volume(path, spacing_mm=(1, 0, 1))
 
 
@@ -279,20 +279,20 @@ def test_nifti_with_pixdim_zero_or_no_orientation_codes_is_flagged(tmp_path, ct_
     struct.pack_into("<3f", no_pixdim, 80, 0.0, 0.0, 0.0)  # pixdim[1..3]
     (tmp_path / "pixdim0.nii").write_bytes(no_pixdim)
     volume = read_volume(tmp_path / "pixdim0.nii")
-    assert not spacing_known(volume) and volume.meta["orientation_known"]
+    assert not volume.spacing_known and volume.meta["orientation_known"]
     no_codes = bytearray(header)
     struct.pack_into("<hh", no_codes, 252, 0, 0)  # qform_code, sform_code
     (tmp_path / "nocodes.nii").write_bytes(no_codes)
     volume = read_volume(tmp_path / "nocodes.nii")
-    assert spacing_known(volume) and not volume.meta["orientation_known"]
-    assert read_volume(path).meta["orientation_known"] and spacing_known(read_volume(path))
+    assert volume.spacing_known and not volume.meta["orientation_known"]
+    assert read_volume(path).meta["orientation_known"] and read_volume(path).spacing_known
 
 
 def test_metaimage_without_element_spacing_is_flagged(tmp_path):
     path = tmp_path / "nospacing.mha"
     path.write_bytes(b"ObjectType = Image\nNDims = 3\nDimSize = 4 3 2\nElementType = MET_SHORT\n"
                      b"ElementDataFile = LOCAL\n" + np.arange(24, dtype="<i2").tobytes())
-    assert not spacing_known(read_volume(path))
+    assert not read_volume(path).spacing_known
 
 
 # --- ITK's own messages ------------------------------------------------------------------

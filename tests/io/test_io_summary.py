@@ -72,7 +72,7 @@ def test_summary_fields_and_json(ct_volume):
 
 def test_unknown_geometry_is_null_not_a_placeholder():
     volume = Volume(np.zeros((2, 3, 4), np.uint8), Geometry(size=(4, 3, 2), spacing_mm=(1, 1, 1)),
-                    meta={"spacing_known": False, "orientation_known": False})
+                    meta={"orientation_known": False}, spacing_known=False)
     summary = summarize(volume)
     assert summary["spacing_mm"] is None and summary["extent_mm"] is None
     assert summary["origin_mm"] is None and summary["direction"] is None and summary["orientation"] is None

@@ -51,7 +51,7 @@ def test_ct_round_trip(tmp_path, suffix, grid):
     assert again.array.dtype == np.int16
     np.testing.assert_array_equal(again.array, volume.array)
     assert_same_geometry(again.geometry, geometry, suffix)
-    assert again.meta["spacing_known"] and again.meta["orientation_known"]
+    assert again.spacing_known and again.meta["orientation_known"]
     # the written header as an independent reader sees it
     image = sitk.ReadImage(str(path))
     np.testing.assert_allclose(image.GetOrigin(), geometry.origin_mm, atol=NIFTI_ATOL)
@@ -194,13 +194,14 @@ def test_kind_recorded_by_read_volume_is_used_on_write(tmp_path, label_volume):
     path = write_volume(label_volume.with_array(label_volume.array.astype(np.int16)), tmp_path / "a.nii.gz")
     assert sitk.ReadImage(str(path)).GetPixelID() == sitk.sitkInt16  # kind "any": dtype kept
     labels = read_volume(path, kind="label")
-    out = write_volume(labels, tmp_path / "b.nii.gz")  # meta["kind"] == "label"
+    assert labels.kind == "label"
+    out = write_volume(labels, tmp_path / "b.nii.gz")  # kind taken from the volume
     assert sitk.ReadImage(str(out)).GetPixelID() == sitk.sitkUInt8
 
 
 def test_unknown_spacing_is_not_written_down_as_if_real(tmp_path, ct_volume):
     unknown = Volume(ct_volume.array, ct_volume.geometry, source="crop.mrc",
-                     meta={"spacing_known": False})
+                     spacing_known=False)
     with pytest.raises(InvalidImageError, match=r"crop.mrc: expected a known voxel spacing in mm for writing ct.nii.gz"):
         write_volume(unknown, tmp_path / "ct.nii.gz")
     assert list(tmp_path.iterdir()) == []

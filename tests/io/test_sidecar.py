@@ -21,10 +21,10 @@ def _write_ct(path):
 def test_sidecar_marks_spacing_unknown_and_caller_supplies_it(tmp_path):
     image = tmp_path / "scan.nii.gz"
     _write_ct(image)
-    assert read_volume(image).meta.get("spacing_known", True) is True
+    assert read_volume(image).spacing_known is True
     (tmp_path / "scan.json").write_text(json.dumps({"spacing_known": False, "orientation_known": False}))
     volume = read_volume(image)
-    assert volume.meta["spacing_known"] is False
+    assert volume.spacing_known is False
     assert volume.meta["orientation_known"] is False
     with pytest.raises(InvalidImageError, match="scan.json"):
         require_known_spacing(volume, what="surface distances")

@@ -68,7 +68,7 @@ def test_target_geometry_keeps_the_physical_box_by_hand():
 def test_linear_resampling_reproduces_a_linear_ramp():
     geometry = _grid()
     ct = Volume(_physical_x(geometry).astype(np.float32), geometry)
-    resampled, record = resample_to_spacing(ct, (1.5, 1.5, 1.5), is_label=False)
+    resampled, record = resample_to_spacing(ct, (1.5, 1.5, 1.5))  # kind "any": linear
     assert record.original == geometry and record.resampled == resampled.geometry
     expected = _physical_x(resampled.geometry)
     # Linear interpolation is exact for a linear function wherever all 8 neighbours exist,
@@ -85,22 +85,22 @@ def test_invert_resampling_lands_exactly_on_the_original_grid():
     geometry = _grid()
     zz, yy, xx = np.meshgrid(*[np.arange(n) for n in geometry.shape_zyx], indexing="ij")
     blob = ((xx - 20) * 0.8) ** 2 + ((yy - 15) * 0.9) ** 2 + ((zz - 6) * 2.5) ** 2 < 9.0 ** 2
-    label = Volume(blob.astype(np.uint8), geometry, source="blob")
-    resampled, record = resample_to_spacing(label, (1.2, 1.2, 1.2), is_label=True)
+    label = Volume(blob.astype(np.uint8), geometry, source="blob", kind="label")  # nearest
+    resampled, record = resample_to_spacing(label, (1.2, 1.2, 1.2))
     assert set(np.unique(resampled.array)) == {0, 1}
-    back = invert_resampling(resampled, record, is_label=True)
+    back = invert_resampling(resampled, record)
     assert back.geometry == geometry  # exactly, not merely within tolerance
     assert back.array.dtype == np.uint8
     dice = 2 * np.sum(back.array & blob) / (back.array.sum() + blob.sum())
     assert dice > 0.95
     with pytest.raises(GeometryMismatchError):
-        invert_resampling(label, record, is_label=True)
+        invert_resampling(label, record)
 
 
 def test_resampling_to_the_same_spacing_is_the_identity():
     geometry = _grid()
     ct = Volume(np.random.default_rng(0).normal(size=geometry.shape_zyx).astype(np.float32), geometry)
-    same, record = resample_to_spacing(ct, geometry.spacing_mm, is_label=False)
+    same, record = resample_to_spacing(ct, geometry.spacing_mm)
     assert record.is_identity and same.array is ct.array
 
 
@@ -155,7 +155,7 @@ def test_prepare_case_and_invert_back_onto_the_input_grid():
     assert prepared.record.crop.stop_zyx == (8, 15, 25)
     assert prepared.image.array.dtype == np.float32 and prepared.label.array.dtype == np.uint8
     np.testing.assert_allclose(prepared.image.array, 0.6, atol=1e-6)  # 40 HU in [-200, 200]
-    back = prepared.record.invert(prepared.label, is_label=True)
+    back = prepared.record.invert(prepared.label)  # kind "label": nearest
     assert back.geometry == ct.geometry
     # Nearest neighbour at a 1.25 ratio can move the surface by one voxel, never more.
     truth = label.array == 1
@@ -173,7 +173,7 @@ def test_real_ct_resample_and_invert_keeps_the_grid(shared_data):
     config = PreprocessingConfig(spacing_mm=(2.0, 2.0, 2.0), crop="body")
     prepared = prepare_case(ct, label.with_array(label.array.astype(np.uint8)), config)
     assert all(a <= b for a, b in zip(prepared.record.crop.cropped.size, ct.geometry.size))
-    back = prepared.record.invert(prepared.label, is_label=True)
+    back = prepared.record.invert(prepared.label)  # kind "label": nearest
     assert back.geometry == ct.geometry
     truth = label.array > 0
     dice = 2 * np.sum((back.array > 0) & truth) / (np.sum(back.array > 0) + truth.sum())
@@ -208,6 +208,6 @@ def test_prepare_case_on_a_flipped_grid_inverts_onto_it():
     label = ct.with_array((ct.array == 40).astype(np.uint8))
     prepared = prepare_case(ct, label, PreprocessingConfig(orientation="LPS", spacing_mm=None, crop="body"))
     assert prepared.image.geometry.orientation == "LPS"
-    back = prepared.record.invert(prepared.label, is_label=True)
+    back = prepared.record.invert(prepared.label)  # kind "label": nearest
     assert back.geometry == geometry
     np.testing.assert_array_equal(back.array, label.array)

@@ -47,9 +47,12 @@ class CaseResult:
     internal: bool = False
 
 
-def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
-                 save_probabilities: bool = False) -> CaseResult:
+def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, save_probabilities: bool = False,
+                 series_uid: str | None = None, spacing_mm: Sequence[float] | None = None) -> CaseResult:
     """Read ``case``, segment it, and write its labels (and probabilities) where ``plan`` says.
+
+    Args:
+        series_uid, spacing_mm: how to read the case (see :meth:`InputCase.read`).
 
     Raises:
         LivsegError: the case cannot be read, segmented or written (nothing is left half-written).
@@ -57,7 +60,7 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
     require_dicom_input(case, plan.output_format)
     timer = StageTimer()
     with timer("read"):
-        volume = case.read()
+        volume = case.read(series_uid=series_uid, spacing_mm=spacing_mm)
     prediction = segmenter.predict(volume, probabilities=save_probabilities)
     timer.merge(prediction.timings)
     out = plan.labels_path(case.case_id)
@@ -65,7 +68,7 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
         if plan.output_format == "dicom-seg":
             from livseg.io.dicom_seg import write_dicom_seg
 
-            write_dicom_seg(prediction.labels, case.path, out, series_uid=volume.meta.get("series_uid"))
+            write_dicom_seg(prediction.labels, volume, out)
         else:
             write_like(prediction.labels.array, volume, out, kind="label")
         for name, probability in (prediction.probabilities or {}).items():
@@ -86,11 +89,12 @@ def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
 
 
 def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan, *, save_probabilities: bool = False,
-              keep_going: bool = True, on_result: Callable[[InputCase, CaseResult], None] | None = None
-              ) -> list[CaseResult]:
+              series_uid: str | None = None, spacing_mm: Sequence[float] | None = None, keep_going: bool = True,
+              on_result: Callable[[InputCase, CaseResult], None] | None = None) -> list[CaseResult]:
     """Every case in this process, in order.
 
     Args:
+        save_probabilities, series_uid, spacing_mm: as for :func:`predict_case`.
         keep_going: a failing case is recorded and the others go on; False re-raises its error.
         on_result: called after each case (progress, messages).
 
@@ -100,7 +104,8 @@ def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan
     results = []
     for case in cases:
         try:
-            result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities)
+            result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities,
+                                  series_uid=series_uid, spacing_mm=spacing_mm)
         except Exception as exc:  # one broken case must not stop the batch
             if not keep_going:
                 raise

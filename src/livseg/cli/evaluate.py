@@ -25,7 +25,7 @@ from livseg.errors import DatasetError, InputNotFoundError, InvalidImageError, L
 from livseg.io import read_volume, require_known_spacing
 from livseg.io.atomic import split_suffix
 from livseg.metrics.case import DEFAULT_TOLERANCE_MM, CaseMetrics, evaluate_case
-from livseg.metrics.structures import check_label_map
+from livseg.metrics.regrid import as_labels, onto_reference
 from livseg.metrics.summary import summarize
 from livseg.volume import Volume
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.out is not None:
         _write_outputs(args.out, cases, summary, settings, files)
-    from livseg.reporting.tables import to_json
+    from livseg.io.tables import to_json
 
     if args.json:
         payload = cases[0].as_dict() if pair_form else {
@@ -146,25 +146,11 @@ def _read_labels(path: Path, label_map_text: str | None, spacing_mm: Sequence[fl
     volume = read_volume(path, kind="label", spacing_mm=spacing_mm)
     require_known_spacing(volume, what="distances and volumes in mm",
                           fix="pass --spacing-mm X Y Z")
-    parsed = _label_map(label_map_text)
-    if parsed is None:
-        check_label_map(volume)
-        return volume
-    from livseg.datasets import apply_label_map
-
-    mapped = apply_label_map(volume.array, parsed.mapping, parsed.default, subject=str(path))
-    return volume.with_array(mapped)
+    return as_labels(volume, _label_map(label_map_text))
 
 
 def _on_reference_grid(prediction: Volume, reference: Volume, resample: bool) -> Volume:
-    if reference.geometry.same_grid(prediction.geometry):
-        return prediction
-    if not resample:
-        reference.require_same_grid(prediction, fix=RESAMPLE_FIX)
-    from livseg.metrics.regrid import resample_labels_onto
-
-    logger.info("resampling %s onto the grid of %s (nearest neighbour)", prediction.source, reference.source)
-    return resample_labels_onto(prediction, reference)
+    return onto_reference(prediction, reference, resample=resample, fix=RESAMPLE_FIX)
 
 
 def _case_id_of(path: Path) -> str:
@@ -237,7 +223,8 @@ def _evaluate_dataset(args: argparse.Namespace) -> list[tuple[CaseMetrics, dict]
 
 def _write_outputs(out: Path, cases: Sequence[CaseMetrics], summary: dict, settings: dict,
                    files: dict[str, dict]) -> None:
-    from livseg.reporting.tables import SUMMARY_COLUMNS, case_row, summary_rows, write_csv, write_json
+    from livseg.io.tables import write_csv, write_json
+    from livseg.reporting.tables import SUMMARY_COLUMNS, case_row, summary_rows
 
     case_dicts = [case.as_dict() for case in cases]
     json_cases = [{**case, "files": files.get(case["case_id"], {})} for case in case_dicts]
@@ -247,7 +234,7 @@ def _write_outputs(out: Path, cases: Sequence[CaseMetrics], summary: dict, setti
 
 
 def _text_report(cases: Sequence[CaseMetrics], summary: dict, pair_form: bool) -> str:
-    from livseg.reporting.tables import format_table
+    from livseg.io.tables import format_table
 
     if pair_form:
         case = cases[0]

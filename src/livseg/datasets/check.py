@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from livseg.datasets.case import Case
 from livseg.datasets.dataset import Dataset
 from livseg.datasets.labels import label_counts
-from livseg.datasets.reading import read_case_image, read_case_label, spacing_known
+from livseg.datasets.reading import read_case_image, read_case_label
 from livseg.errors import LivsegError
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def check_case(case: Case, *, allow_unlabeled: bool = False) -> CaseReport:
     except LivsegError as exc:
         return CaseReport(case.case_id, FAILED, message=f"image: {exc}")
     facts = dict(size=image.geometry.size, spacing_mm=tuple(round(s, 6) for s in image.spacing_mm),
-                 spacing_known=spacing_known(image), orientation=image.geometry.orientation)
+                 spacing_known=image.spacing_known, orientation=image.geometry.orientation)
     note = "" if facts["spacing_known"] else "spacing unknown (placeholder)"
     if case.label is None:
         if allow_unlabeled:

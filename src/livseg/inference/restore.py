@@ -98,7 +98,7 @@ def probabilities_on(box: CropRecord, probabilities: np.ndarray, prepared: Geome
     out = np.empty((classes, *target.shape_zyx), dtype=np.float32)
     for c in wanted:
         part = np.asarray(probabilities[(c, *source_box.slices)], dtype=np.float32)
-        out[c] = resample_onto(Volume(part, source_grid, source="probabilities"), target, is_label=False).array
+        out[c] = resample_onto(Volume(part, source_grid, source="probabilities"), target).array  # kind "any": linear
     if classes == 2:
         np.clip(out[1], 0.0, 1.0, out=out[1])
         np.subtract(1.0, out[1], out=out[0])

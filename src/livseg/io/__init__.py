@@ -7,7 +7,7 @@ Public API::
     write_volume(volume, path, *, kind=None, compress=None) -> Path
     write_like(array_zyx, reference_volume, path, *, kind="label") -> Path
     require_known_spacing(volume, *, what) -> None     # raises when spacing is a placeholder
-    spacing_known(volume) -> bool
+                                                        # (volume.spacing_known is False)
     list_dicom_series(folder) -> list[SeriesSummary]
     summarize(volume, *, label=None) -> dict            # what ``livseg info`` prints
 
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from livseg.io.content import KINDS
 from livseg.io.formats import READ_SUFFIXES, WRITE_SUFFIXES
 from livseg.io.reading import read_volume
-from livseg.io.spacing import require_known_spacing, spacing_known
+from livseg.io.spacing import require_known_spacing
 from livseg.io.summary import summarize
 from livseg.io.writing import write_like, write_volume
 
@@ -46,7 +46,6 @@ __all__ = [
     "list_dicom_series",
     "read_volume",
     "require_known_spacing",
-    "spacing_known",
     "summarize",
     "write_like",
     "write_volume",

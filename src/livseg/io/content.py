@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from livseg.errors import InvalidImageError, UnknownNameError
-from livseg.volume import Volume
+from livseg.errors import InvalidImageError
+from livseg.volume import KINDS, Volume, require_kind
 
-KINDS = ("any", "ct", "label")
+__all__ = ["KINDS", "MAX_LABELS", "check_content", "integer_histogram", "require_kind", "value_counts"]
+
 MAX_LABELS = 256
 RAW_VALUES_MIN_MAX = 3000.0  # HU CT data with min >= 0 never reaches this; raw data does
-
-
-def require_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise UnknownNameError("kind", expected="one of " + ", ".join(KINDS), found=repr(kind))
-    return kind
 
 
 _HISTOGRAM_CHUNK = 1 << 22  # voxels per bincount call: bounds the int64 temporary to 32 MB
@@ -80,6 +75,8 @@ def _first_index_xyz(mask: np.ndarray) -> tuple[int, int, int]:
 def check_content(volume: Volume, kind: str = "any") -> Volume:
     """Check ``volume`` for ``kind`` (module doc); returns it, or a converted copy.
 
+    The result has ``kind`` as its :attr:`Volume.kind`.
+
     Raises:
         InvalidImageError: naming the file, what was expected and what was found.
     """
@@ -102,10 +99,10 @@ def check_content(volume: Volume, kind: str = "any") -> Volume:
                 found=f"{nan} NaN and {inf} infinite voxels (first at x,y,z index {_first_index_xyz(bad)})",
                 fix="replace them (e.g. by the background value) before use")
     if kind == "ct":
-        return _checked_ct(volume)
-    if kind == "label":
-        return _checked_label(volume)
-    return volume
+        volume = _checked_ct(volume)
+    elif kind == "label":
+        volume = _checked_label(volume)
+    return volume if volume.kind == kind else volume.with_array(volume.array, kind=kind)  # type: ignore[arg-type]
 
 
 def _checked_ct(volume: Volume) -> Volume:
@@ -133,7 +130,7 @@ def _checked_ct(volume: Volume) -> Volume:
                                 found=f"values {low_f:g}..{high_f:g}", fix=fix_hu)
     if array.dtype != np.int16 and low_f >= -32768 and high_f <= 32767 and (
             array.dtype.kind in "iu" or np.array_equal(array, np.round(array))):
-        return _with_array(volume, array.astype(np.int16))
+        return volume.with_array(array.astype(np.int16))
     return volume
 
 
@@ -162,8 +159,5 @@ def _checked_label(volume: Volume) -> Volume:
     target = np.uint8 if high <= 255 else np.uint16
     if array.dtype == target:
         return volume
-    return _with_array(volume, array.astype(target))
+    return volume.with_array(array.astype(target))
 
-
-def _with_array(volume: Volume, array: np.ndarray) -> Volume:
-    return Volume(array=array, geometry=volume.geometry, source=volume.source, meta=dict(volume.meta))

@@ -342,7 +342,8 @@ def read_dicom(path: Path, *, series_uid: str | None = None) -> Volume:
     Returns:
         Volume with array (z, y, x) in HU (int16 when exact, else float32) and
         ``meta`` keys format, series_uid, series_description, modality, slices,
-        slice_step_mm, rescale, warnings, spacing_known, orientation_known.
+        slice_step_mm, rescale, warnings, orientation_known, slice_files (the series'
+        files in k order); ``spacing_known`` False when PixelSpacing is missing.
     """
     folder = path if path.is_dir() else path.parent
     if path.is_file():
@@ -407,11 +408,14 @@ def read_dicom(path: Path, *, series_uid: str | None = None) -> Volume:
             "applied": True,
         },
         "warnings": spacing_warnings,
-        "spacing_known": group[0].pixel_spacing_mm is not None,
         "orientation_known": True,
         "files_skipped": len(skipped),
+        # the image files of the series in the order of the k index: what a DICOM SEG made
+        # on this volume references (livseg.io.dicom_seg.write_dicom_seg), without a rescan
+        "slice_files": tuple(str(s.path) for s in group),
     }
-    return Volume(array=array, geometry=geometry, source=str(path), meta=meta)
+    return Volume(array=array, geometry=geometry, source=str(path), meta=meta,
+                  spacing_known=group[0].pixel_spacing_mm is not None)
 
 
 def _series_geometry(group: list[DicomSlice]) -> Geometry:

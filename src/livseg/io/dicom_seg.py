@@ -52,7 +52,6 @@ from livseg.errors import (
     UnreadableInputError,
 )
 from livseg.io.atomic import atomic_path
-from livseg.io.reading import read_volume
 from livseg.volume import SPACING_TOL_MM, Geometry, Volume
 
 LOG = logging.getLogger(__name__)
@@ -82,20 +81,20 @@ _SLICE_TOL_VOXELS = 0.2
 
 def write_dicom_seg(
     labels: Volume,
-    source_dicom_dir: str | os.PathLike[str],
+    source: Volume,
     out_path: str | os.PathLike[str],
     *,
-    series_uid: str | None = None,
     segment_labels: Mapping[int, str] = DEFAULT_SEGMENT_LABELS,
 ) -> Path:
     """Write ``labels`` as a BINARY DICOM SEG that references the CT series it was made from.
 
     Args:
         labels: (z, y, x) integer labels (0 background, 1 liver, 2 tumour) on exactly the
-            grid of the source series (as ``livseg.io.read_volume`` reads it).
-        source_dicom_dir: the folder of the source CT series (or one file of it).
+            grid of ``source``.
+        source: the CT as ``livseg.io.read_volume`` read it from a DICOM series; its
+            ``meta`` names the series (``series_uid``) and its files in slice order
+            (``slice_files``), whose headers the SEG copies (the pixels are not read again).
         out_path: the SEG file to write (written atomically; parent folders are created).
-        series_uid: SeriesInstanceUID of the source series when the folder holds several.
         segment_labels: {label value: segment label text}; one segment per entry, in
             ascending label order (segment numbers 1, 2, ...). Values 1 and 2 only.
 
@@ -105,24 +104,23 @@ def write_dicom_seg(
     Raises:
         GeometryMismatchError: the labels are not on the series' grid (both are named).
         InvalidImageError / ConfigError: labels or ``segment_labels`` not as described.
-        DicomSeriesError and the other errors of ``read_volume`` for the source folder.
+        DicomSeriesError: ``source`` was not read from a DICOM series, or its files changed.
     """
     out_path = Path(out_path)
-    source_dir = Path(source_dicom_dir)
     described = _check_segment_labels(segment_labels)
     _check_label_values(labels, described)
 
-    source = read_volume(source_dir, series_uid=series_uid)
-    if source.meta.get("format") != "dicom":
-        raise DicomSeriesError(source_dir, expected="a DICOM CT series folder",
-                               found=f"a {source.meta.get('format', 'non-DICOM')} file",
+    if source.meta.get("format") != "dicom" or not source.meta.get("slice_files"):
+        raise DicomSeriesError(source.source, expected="a DICOM CT series read with livseg.io.read_volume",
+                               found=f"a {source.meta.get('format', 'non-DICOM')} volume",
                                fix="a DICOM SEG can only reference a DICOM series")
     uid = str(source.meta["series_uid"])
     source.geometry.require_same_grid(
-        labels.geometry, subject=f"DICOM series {source_dir} vs labels {labels.source}",
+        labels.geometry, subject=f"DICOM series {source.source} vs labels {labels.source}",
         fix="predict on the DICOM series itself, or resample the labels onto its grid first")
 
-    datasets = _series_headers(source_dir, uid)
+    source_dir = Path(source.source)
+    datasets = _series_headers([Path(p) for p in source.meta["slice_files"]], uid, source_dir)
     ordered = _order_by_slice(datasets, labels.geometry, source_dir)
     masks = np.stack([labels.array == value for value in described], axis=-1)  # (z, y, x, s)
 
@@ -189,23 +187,25 @@ def _check_label_values(labels: Volume, described: list[int]) -> None:
                                 fix="give each label value a text in segment_labels")
 
 
-def _series_headers(folder: Path, uid: str) -> list[pydicom.Dataset]:
-    """Headers (no pixel data) of the image files of series ``uid`` in ``folder``."""
-    folder = folder if folder.is_dir() else folder.parent
+def _series_headers(files: list[Path], uid: str, series: Path) -> list[pydicom.Dataset]:
+    """Headers (no pixel data) of the series' image ``files``, each checked to be of series ``uid``."""
     found = []
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.startswith("."):
-            continue
+    for path in files:
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError):
-            continue
-        if str(ds.get("SeriesInstanceUID", "")) == uid and "ImagePositionPatient" in ds:
-            if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
-                # An empty value means the default repertoire; highdicom copies the attribute
-                # into the SEG and refuses the empty value, so drop it (in memory only).
-                del ds.SpecificCharacterSet
-            found.append(ds)
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
+            raise DicomSeriesError(series, expected=f"the slice file {path} read with the series",
+                                   found=f"not readable any more ({type(exc).__name__})",
+                                   fix="read the series again") from exc
+        if str(ds.get("SeriesInstanceUID", "")) != uid or "ImagePositionPatient" not in ds:
+            raise DicomSeriesError(series, expected=f"{path} an image of series {uid}",
+                                   found=f"series {ds.get('SeriesInstanceUID', '(none)')}",
+                                   fix="read the series again")
+        if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+            # An empty value means the default repertoire; highdicom copies the attribute
+            # into the SEG and refuses the empty value, so drop it (in memory only).
+            del ds.SpecificCharacterSet
+        found.append(ds)
     return found
 
 
@@ -300,13 +300,13 @@ def read_dicom_seg(
     meta = {
         "format": "dicom-seg",
         "modality": "SEG",
-        "spacing_known": True,  # pixel spacing and frame positions are mandatory in a SEG
         "orientation_known": True,
         "referenced_series_uid": _referenced_series_uid(seg),
         "segments": dict(mapping),
         "ignored_segments": ignored,
     }
-    return Volume(out, geometry, source=str(path), meta=meta)
+    # pixel spacing and frame positions are mandatory in a SEG, so the spacing is known
+    return Volume(out, geometry, source=str(path), meta=meta, kind="label", spacing_known=True)
 
 
 def _open_seg(path: Path) -> hd.seg.Segmentation:

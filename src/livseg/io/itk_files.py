@@ -3,7 +3,7 @@
 SimpleITK gives exact LPS geometry, but it silently substitutes 1 mm and the identity where a
 file does not record spacing or orientation, and zero-fills a NIfTI cut short (see
 ``livseg.io.headers``). So the stored header values are looked at first: the Volume's
-``meta["spacing_known"]`` / ``meta["orientation_known"]`` say whether the file recorded
+``spacing_known`` field / ``meta["orientation_known"]`` say whether the file recorded
 them, and files too short for the voxels their header announces are refused.
 """
 
@@ -145,7 +145,6 @@ def read_itk_file(path: Path, file_format: FileFormat) -> Volume:
     meta: dict = {
         "format": file_format.key,
         "format_name": file_format.name,
-        "spacing_known": spacing_known,
         "orientation_known": orientation_known,
         "stored_dtype": image.GetPixelIDTypeAsString(),
     }
@@ -157,7 +156,8 @@ def read_itk_file(path: Path, file_format: FileFormat) -> Volume:
         inter = float(itk_meta.get("scl_inter", "0") or 0)
         if slope not in (0.0, 1.0) or inter != 0.0:
             meta["rescale"] = {"slope": slope, "intercept": inter, "applied": True}
-    return volume_from_sitk(image, source=str(path), meta=meta, copy=False)  # image is ours alone
+    return volume_from_sitk(image, source=str(path), meta=meta, copy=False,  # image is ours alone
+                            spacing_known=spacing_known)
 
 
 def _check_layout(path: Path, dimension: int, size: tuple[int, ...], components: int) -> None:

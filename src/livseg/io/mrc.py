@@ -3,7 +3,7 @@
 MRC is an electron-microscopy format: it stores a voxel size in Angstrom (often 0), an
 origin in Angstrom, and no patient orientation. So a CT stored as MRC has *unknown* spacing
 and orientation: the Volume gets a nominal 1.0 placeholder spacing that means "index
-units", ``meta["spacing_known"] = False`` and ``meta["orientation_known"] = False``. The
+units", ``spacing_known=False`` and ``meta["orientation_known"] = False``. The
 caller supplies the real spacing with ``read_volume(path, spacing_mm=...)``.
 
 Axis order: MRC stores columns fastest, then rows, then sections; ``mapc``/``mapr``/``maps``
@@ -79,7 +79,6 @@ def read_mrc(path: Path) -> Volume:
     meta = {
         "format": "mrc",
         "format_name": "MRC",
-        "spacing_known": False,
         "orientation_known": False,
         "stored_dtype": str(data.dtype),
         "mrc_mode": mode,
@@ -90,4 +89,4 @@ def read_mrc(path: Path) -> Volume:
             "MRC records no patient orientation"),
     }
     geometry = Geometry(size=size_xyz, spacing_mm=(1.0, 1.0, 1.0))  # placeholder: index units
-    return Volume(array=array, geometry=geometry, source=str(path), meta=meta)
+    return Volume(array=array, geometry=geometry, source=str(path), meta=meta, spacing_known=False)

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Sequence
 
 from livseg.errors import InputNotFoundError, InvalidImageError, LivsegError, UnreadableInputError
-from livseg.io.content import check_content, require_kind
+from livseg.io.content import check_content
 from livseg.io.formats import DICOM, MRC, detect_format
 from livseg.io.sidecar import apply_sidecar
 from livseg.io.spacing import with_spacing
-from livseg.volume import Volume
+from livseg.volume import Kind, Volume, require_kind
 
 LOG = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ LOG = logging.getLogger(__name__)
 def read_volume(
     path: str | os.PathLike[str],
     *,
-    kind: str = "any",
+    kind: Kind = "any",
     series_uid: str | None = None,
     spacing_mm: Sequence[float] | None = None,
 ) -> Volume:
@@ -39,9 +39,11 @@ def read_volume(
             must agree with the file.
 
     Returns:
-        Volume with array (z, y, x) and the file's geometry (LPS, mm). ``meta`` holds
-        format, kind, spacing_known, orientation_known, and for DICOM series_uid,
-        series_description, modality, rescale, warnings.
+        Volume with array (z, y, x) and the file's geometry (LPS, mm); its ``kind`` is
+        ``kind`` and its ``spacing_known`` says whether the file (or the caller) gave the
+        spacing. ``meta`` holds format, orientation_known, and for DICOM series_uid,
+        series_description, modality, rescale, warnings and slice_files (what
+        ``livseg.io.dicom_seg.write_dicom_seg`` needs to reference the series).
 
     Raises:
         InputNotFoundError, UnreadableInputError, InvalidImageError, DicomSeriesError.
@@ -84,9 +86,7 @@ def read_volume(
     except MemoryError as exc:
         raise UnreadableInputError(path, expected="a volume that fits in memory",
                                    found="not enough memory to read it") from exc
-    meta = apply_sidecar(path, volume.meta)
-    if meta != volume.meta:
-        volume = Volume(array=volume.array, geometry=volume.geometry, source=volume.source, meta=meta)
+    volume = apply_sidecar(path, volume)
     modality = str(volume.meta.get("modality") or "")
     if kind == "ct" and modality and modality.upper() != "CT":
         raise InvalidImageError(path, expected="a CT series (DICOM Modality CT)",
@@ -95,6 +95,5 @@ def read_volume(
     if spacing_mm is not None:
         volume = with_spacing(volume, spacing_mm)
     volume = check_content(volume, kind)
-    volume.meta["kind"] = kind
     LOG.debug("read %s: %s", path, volume.geometry.describe())
     return volume

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from livseg.errors import UnreadableInputError
 from livseg.io.atomic import split_suffix
+from livseg.volume import Volume
 
 
 def sidecar_path(path: Path) -> Path:
@@ -36,13 +37,18 @@ def read_sidecar(path: Path) -> dict:
     return facts
 
 
-def apply_sidecar(path: Path, meta: dict) -> dict:
-    """``meta`` updated with the sidecar's ``spacing_known`` / ``orientation_known`` falsehoods."""
+def apply_sidecar(path: Path, volume: Volume) -> Volume:
+    """``volume`` as read from ``path``, with its sidecar's ``spacing_known`` /
+    ``orientation_known`` falsehoods applied (the same object when there are none)."""
     facts = read_sidecar(path)
-    updated = dict(meta)
+    meta = dict(volume.meta)
+    spacing_known = volume.spacing_known
     if facts.get("spacing_known") is False:
-        updated["spacing_known"] = False
-        updated["geometry_note"] = f"spacing unknown per {sidecar_path(path)}"
+        spacing_known = False
+        meta["geometry_note"] = f"spacing unknown per {sidecar_path(path)}"
     if facts.get("orientation_known") is False:
-        updated["orientation_known"] = False
-    return updated
+        meta["orientation_known"] = False
+    if meta == volume.meta and spacing_known == volume.spacing_known:
+        return volume
+    return Volume(array=volume.array, geometry=volume.geometry, source=volume.source, meta=meta,
+                  kind=volume.kind, spacing_known=spacing_known)

@@ -10,7 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from livseg.errors import InvalidImageError
-from livseg.volume import Geometry, Volume
+from livseg.volume import Geometry, Kind, Volume
 
 
 def geometry_of(image: sitk.Image) -> Geometry:
@@ -53,10 +53,11 @@ def array_from_sitk(image: sitk.Image, *, copy: bool = True) -> np.ndarray:
 
 
 def volume_from_sitk(image: sitk.Image, *, source: str, meta: dict | None = None,
-                     copy: bool = True) -> Volume:
+                     copy: bool = True, kind: Kind = "any", spacing_known: bool = True) -> Volume:
     """Wrap a scalar 3D SimpleITK image as a Volume (array (z, y, x)).
 
     ``copy=False``: see :func:`array_from_sitk` (for images private to the caller).
+    ``kind`` and ``spacing_known`` become the Volume's fields.
     """
     if image.GetDimension() != 3:
         raise InvalidImageError(source, expected="a 3D image",
@@ -67,7 +68,7 @@ def volume_from_sitk(image: sitk.Image, *, source: str, meta: dict | None = None
             found=f"{image.GetNumberOfComponentsPerPixel()} components per voxel (RGB or vector image)",
             fix="convert it to a single-channel image")
     return Volume(array=array_from_sitk(image, copy=copy), geometry=geometry_of(image),
-                  source=source, meta=dict(meta or {}))
+                  source=source, meta=dict(meta or {}), kind=kind, spacing_known=spacing_known)
 
 
 def sitk_from_volume(volume: Volume) -> sitk.Image:

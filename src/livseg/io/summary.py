@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from livseg.io.content import MAX_LABELS, integer_histogram, value_counts
-from livseg.io.spacing import spacing_known
 from livseg.volume import Volume
 
 PERCENTILES = (1, 5, 50, 95, 99)
@@ -67,7 +66,7 @@ def label_table(volume: Volume) -> list[dict] | None:
     counts = value_counts(array, limit=MAX_LABELS)
     if counts is None:
         return None
-    voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0 if spacing_known(volume) else None
+    voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0 if volume.spacing_known else None
     return [{"value": int(value), "voxels": count,
              "volume_ml": None if voxel_ml is None else count * voxel_ml}
             for value, count in counts.items()]
@@ -89,7 +88,7 @@ def summarize(volume: Volume, *, label: bool | None = None) -> dict:
     """
     geometry = volume.geometry
     meta = volume.meta
-    known_spacing = spacing_known(volume)
+    known_spacing = volume.spacing_known
     known_orientation = bool(meta.get("orientation_known", True))
     table = label_table(volume) if label is not False else None
     if label and table is None:

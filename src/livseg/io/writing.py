@@ -57,8 +57,7 @@ def write_volume(volume: Volume, path: str | os.PathLike[str], *, kind: str | No
         volume: the volume; its spacing must be known (a placeholder spacing would be
             written down as if it were real).
         path: target; suffix .nii, .nii.gz, .mha, .mhd, .nrrd or .nhdr.
-        kind: "label" (uint8, compressed), "ct" or "any"; None takes ``volume.meta["kind"]``
-            (set by ``read_volume``), else "any".
+        kind: "label" (uint8, compressed), "ct" or "any"; None takes ``volume.kind``.
         compress: override the compression choice (.mha/.mhd/.nrrd/.nhdr only).
 
     Returns:
@@ -77,7 +76,7 @@ def write_volume(volume: Volume, path: str | os.PathLike[str], *, kind: str | No
     if path.is_dir():
         raise OutputError(path, expected="a file path", found="a folder",
                           fix="name a file inside it, e.g. mask.nii.gz")
-    kind = kind if kind is not None else str(volume.meta.get("kind", "any"))
+    kind = kind if kind is not None else volume.kind
     if kind not in WRITE_KINDS:
         raise OutputError(path, expected="kind one of " + ", ".join(WRITE_KINDS), found=repr(kind))
     require_known_spacing(volume, what=f"writing {path.name}")
@@ -121,7 +120,7 @@ def write_like(array: np.ndarray, reference: Volume, path: str | os.PathLike[str
                            f"like {reference.source}",
             found=f"shape {tuple(array.shape)}",
             fix="resample the array back to the reference grid first")
-    meta = {k: v for k, v in reference.meta.items()
-            if k in ("spacing_known", "orientation_known", "geometry_note")}
-    volume = Volume(array=array, geometry=reference.geometry, source=str(path), meta=meta)
+    meta = {k: v for k, v in reference.meta.items() if k in ("orientation_known", "geometry_note")}
+    volume = Volume(array=array, geometry=reference.geometry, source=str(path), meta=meta,
+                    spacing_known=reference.spacing_known)
     return write_volume(volume, path, kind=kind, compress=compress)

@@ -226,9 +226,9 @@ def render_phantom(seed: int, *, size_xyz: tuple[int, int, int] | None = None,
     elapsed = time.perf_counter() - started
     logger.debug("phantom seed %d: %s in %.2f s", seed, geometry.describe(), elapsed)
     return Phantom(
-        ct=Volume(ct, geometry, source=source, meta={"phantom": info, "kind": "ct"}),
-        labels=Volume(labels, geometry, source=f"{source} labels", meta={"phantom": info, "kind": "label"}),
-        tissues=Volume(tissue, geometry, source=f"{source} tissues", meta={"phantom": info, "kind": "label"}),
+        ct=Volume(ct, geometry, source=source, meta={"phantom": info}, kind="ct"),
+        labels=Volume(labels, geometry, source=f"{source} labels", meta={"phantom": info}, kind="label"),
+        tissues=Volume(tissue, geometry, source=f"{source} tissues", meta={"phantom": info}, kind="label"),
         info=info,
     )
 

@@ -4,7 +4,10 @@ Every geometric step returns a record of what it did so it can be undone exactly
 original grid (the predictor maps its output back with it)::
 
     prepared = prepare_case(ct, label, config.preprocessing)   # reorient -> crop -> window -> resample
-    back = prepared.record.invert(prediction_volume, is_label=True)   # on ct's exact grid
+    back = prepared.record.invert(prediction_labels)   # on ct's exact grid (nearest: kind "label")
+
+Resampling reads ``Volume.kind``: label volumes are always interpolated by nearest neighbour,
+everything else linearly.
 """
 
 from __future__ import annotations

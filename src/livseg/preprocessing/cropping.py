@@ -123,8 +123,7 @@ def crop(volume: Volume, record: CropRecord) -> Volume:
                                     fix="crop with a record made on this volume's grid")
     if record.is_identity:
         return volume
-    return Volume(array=np.array(volume.array[record.slices]), geometry=record.cropped,
-                  source=volume.source, meta=dict(volume.meta))
+    return volume.on_grid(np.array(volume.array[record.slices]), record.cropped)
 
 
 def uncrop(volume: Volume, record: CropRecord, fill: float = 0) -> Volume:
@@ -134,8 +133,7 @@ def uncrop(volume: Volume, record: CropRecord, fill: float = 0) -> Volume:
                                     found=volume.geometry.describe(),
                                     fix="uncrop with the record that made this crop")
     if record.is_identity:
-        return Volume(array=volume.array, geometry=record.original, source=volume.source,
-                      meta=dict(volume.meta))
+        return volume.on_grid(volume.array, record.original)
     out = np.full(record.original.shape_zyx, fill, dtype=volume.array.dtype)
     out[record.slices] = volume.array
-    return Volume(array=out, geometry=record.original, source=volume.source, meta=dict(volume.meta))
+    return volume.on_grid(out, record.original)

@@ -27,7 +27,8 @@ def clip_and_normalise(
             (a constant volume maps to zeros).
 
     Returns:
-        Volume with float32 array (z, y, x), same geometry and source.
+        Volume with float32 array (z, y, x), same geometry and source, kind "any"
+        (normalised intensities, not HU).
     """
     low, high = float(hu_window[0]), float(hu_window[1])
     if not low < high:
@@ -48,4 +49,4 @@ def clip_and_normalise(
     else:
         raise ConfigError("normalisation", expected="'unit', 'symmetric' or 'zscore'",
                           found=repr(normalisation))
-    return volume.with_array(out.astype(np.float32, copy=False))
+    return volume.with_array(out.astype(np.float32, copy=False), kind="any")  # no longer HU

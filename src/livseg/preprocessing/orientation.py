@@ -50,9 +50,8 @@ def reorient(volume: Volume, code: str = "LPS") -> tuple[Volume, ReorientRecord]
     if volume.geometry.orientation == code:
         return volume, ReorientRecord(volume.geometry, volume.geometry)
     image = sitk.DICOMOrient(sitk_from_volume(volume), code)
-    out = volume_from_sitk(image, source=volume.source, meta=dict(volume.meta))
-    out = Volume(out.array.astype(volume.array.dtype, copy=False), out.geometry, source=volume.source,
-                 meta=dict(volume.meta))
+    out = volume_from_sitk(image, source=volume.source)
+    out = volume.on_grid(out.array.astype(volume.array.dtype, copy=False), out.geometry)
     return out, ReorientRecord(original=volume.geometry, reoriented=out.geometry)
 
 
@@ -62,7 +61,7 @@ def apply_reorient(volume: Volume, record: ReorientRecord) -> Volume:
     if record.is_identity:
         return volume
     out, _ = reorient(volume, record.reoriented.orientation)
-    return Volume(out.array, record.reoriented, source=volume.source, meta=dict(volume.meta))
+    return volume.on_grid(out.array, record.reoriented)
 
 
 def invert_reorient(volume: Volume, record: ReorientRecord) -> Volume:
@@ -72,9 +71,8 @@ def invert_reorient(volume: Volume, record: ReorientRecord) -> Volume:
                                     found=volume.geometry.describe(),
                                     fix="invert with the record made when this volume's grid was produced")
     if record.is_identity:
-        return Volume(volume.array, record.original, source=volume.source, meta=dict(volume.meta))
+        return volume.on_grid(volume.array, record.original)
     back = sitk.DICOMOrient(sitk_from_volume(volume), record.original.orientation)
-    out = volume_from_sitk(back, source=volume.source, meta=dict(volume.meta))
+    out = volume_from_sitk(back, source=volume.source)
     out.geometry.require_same_grid(record.original, subject=volume.source)
-    return Volume(out.array.astype(volume.array.dtype, copy=False), record.original, source=volume.source,
-                  meta=dict(volume.meta))
+    return volume.on_grid(out.array.astype(volume.array.dtype, copy=False), record.original)

@@ -14,7 +14,7 @@ import numpy as np
 
 from livseg.config import PreprocessingConfig
 from livseg.errors import ConfigError
-from livseg.io.spacing import require_known_spacing, spacing_known
+from livseg.io.spacing import require_known_spacing
 from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop, uncrop
 from livseg.preprocessing.intensity import clip_and_normalise
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, invert_reorient, reorient
@@ -40,16 +40,18 @@ class PreprocessRecord:
     def prepared(self) -> Geometry:
         return self.resample.resampled
 
-    def invert(self, volume: Volume, *, is_label: bool, fill: float = 0) -> Volume:
+    def invert(self, volume: Volume, *, fill: float = 0, is_label: bool | None = None) -> Volume:
         """Map a volume on the prepared grid back onto the original grid exactly.
 
         Args:
-            volume: labels (nearest neighbour) or probabilities/intensities (linear) on
-                ``self.prepared``, array (z, y, x).
-            is_label: choose the interpolation.
+            volume: on ``self.prepared``, array (z, y, x); its kind chooses the
+                interpolation (labels: nearest neighbour; probabilities/intensities: linear).
             fill: value outside the crop box (0 = background / zero probability).
+            is_label: TRANSITIONAL (issue #13), to be removed: overrides the kind.
         """
-        on_crop = invert_resampling(volume, self.resample, is_label=is_label)
+        if is_label is not None:  # TRANSITIONAL: callers still passing is_label
+            volume = volume.with_array(volume.array, kind="label" if is_label else "any")
+        on_crop = invert_resampling(volume, self.resample)
         return invert_reorient(uncrop(on_crop, self.crop, fill=fill), self.reorient)
 
 
@@ -94,7 +96,7 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
     Returns:
         (float32 Volume on the prepared grid, record to invert it).
     """
-    spacing_unknown = not spacing_known(ct)
+    spacing_unknown = not ct.spacing_known
     if config.spacing_mm is not None:
         require_known_spacing(
             ct, what=f"resampling to {'x'.join(f'{s:g}' for s in config.spacing_mm)} mm",
@@ -118,7 +120,7 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
         resampled = normalised
         record = ResampleRecord(original=cropped.geometry, resampled=cropped.geometry)
     else:
-        resampled, record = resample_to_spacing(normalised, config.spacing_mm, is_label=False)
+        resampled, record = resample_to_spacing(normalised, config.spacing_mm)
     return resampled, PreprocessRecord(reorient=turned, crop=box, resample=record)
 
 
@@ -129,10 +131,11 @@ def prepare_case(ct: Volume, label: Volume | None, config: PreprocessingConfig) 
     image, record = prepare_image(ct, config, roi=label)
     prepared_label = None
     if label is not None:
-        turned = apply_reorient(label.with_array(np.asarray(label.array, dtype=np.uint8)), record.reorient)
+        turned = apply_reorient(label.with_array(np.asarray(label.array, dtype=np.uint8), kind="label"),
+                                record.reorient)
         cropped = crop(turned, record.crop)
         if record.resample.is_identity:
             prepared_label = cropped
         else:
-            prepared_label, _ = resample_to_spacing(cropped, record.resample.resampled.spacing_mm, is_label=True)
+            prepared_label, _ = resample_to_spacing(cropped, record.resample.resampled.spacing_mm)
     return PreparedCase(image=image, label=prepared_label, record=record)

@@ -2,9 +2,10 @@
 
 The resampled grid keeps the original's direction and covers the same physical box: its
 outer voxel corner coincides with the original's, its size is ``round(extent / spacing)``.
-SimpleITK does the interpolation (linear for CT and probabilities, nearest neighbour for
-labels); voxel centres that fall just outside the original's centres take the nearest value
-instead of a fill value, so borders never turn into 0 HU.
+SimpleITK does the interpolation, chosen by the Volume's ``kind`` as TorchIO does (nearest
+neighbour for labels, linear for CT, probabilities and everything else); voxel centres that
+fall just outside the original's centres take the nearest value instead of a fill value, so
+borders never turn into 0 HU (unless the caller asks for a fill value).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from livseg.errors import ConfigError, GeometryMismatchError
-from livseg.io.sitk_bridge import sitk_from_volume, volume_from_sitk
-from livseg.volume import SPACING_TOL_MM, Geometry, Volume
+from livseg.errors import GeometryMismatchError
+from livseg.io.sitk_bridge import array_from_sitk, sitk_from_volume
+from livseg.volume import SPACING_TOL_MM, Geometry, Volume, spacing_triple
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,11 @@ class ResampleRecord:
 
 
 def target_geometry(geometry: Geometry, spacing_mm: Sequence[float]) -> Geometry:
-    """The grid of spacing ``spacing_mm`` (x, y, z; mm) covering ``geometry``'s physical box."""
-    spacing = np.asarray([float(s) for s in spacing_mm])
-    if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
-        raise ConfigError("spacing_mm", expected="three positive spacings (x, y, z) in mm",
-                          found=repr(list(spacing_mm)))
+    """The grid of spacing ``spacing_mm`` (x, y, z; mm) covering ``geometry``'s physical box.
+
+    ``spacing_mm`` is checked by the Geometry it builds (three positive numbers).
+    """
+    spacing = np.asarray(spacing_triple(spacing_mm, subject="spacing_mm"))
     old_spacing = np.asarray(geometry.spacing_mm)
     if np.allclose(old_spacing, spacing, atol=SPACING_TOL_MM, rtol=0):
         return geometry
@@ -49,54 +50,66 @@ def target_geometry(geometry: Geometry, spacing_mm: Sequence[float]) -> Geometry
                     origin_mm=tuple(origin), direction=geometry.direction)  # type: ignore[arg-type]
 
 
-def resample_onto(volume: Volume, geometry: Geometry, *, is_label: bool) -> Volume:
-    """Resample ``volume`` onto ``geometry``.
+def resample_onto(volume: Volume, geometry: Geometry, *, outside: float | None = None,
+                  source: str | None = None) -> Volume:
+    """Resample ``volume`` onto ``geometry`` (in physical LPS space), interpolated as its kind says.
 
     Args:
-        volume: array (z, y, x); CT/probabilities (float) or labels (integers).
+        volume: array (z, y, x). ``volume.kind == "label"``: nearest neighbour, dtype kept
+            (label values are never interpolated); any other kind (CT, probabilities,
+            intensities): linear, float32.
         geometry: the output grid.
-        is_label: nearest-neighbour interpolation, dtype kept; else linear, float32.
+        outside: the value of output voxels whose centres fall outside ``volume``'s voxel
+            centres; None (default) takes the nearest voxel's value, so borders never turn
+            into 0 HU; 0 gives background outside a label map's extent.
+        source: the result's ``source`` (default: ``volume.source``).
 
     Returns:
-        Volume on ``geometry``; the input unchanged (same object) when the grids match.
+        Volume on exactly ``geometry`` (same kind, spacing knowledge and meta); the input
+        unchanged (same object) when the grids match.
     """
     if volume.geometry.same_grid(geometry):
         return volume
-    source = volume if is_label else volume.with_array(np.asarray(volume.array, dtype=np.float32))
+    nearest = volume.kind == "label"
+    data = volume if nearest else volume.with_array(np.asarray(volume.array, dtype=np.float32))
     reference = sitk.Image(*[int(s) for s in geometry.size], sitk.sitkUInt8)
     reference.SetSpacing(geometry.spacing_mm)
     reference.SetOrigin(geometry.origin_mm)
     reference.SetDirection(geometry.direction)
     resampler = sitk.ResampleImageFilter()
     resampler.SetReferenceImage(reference)
-    resampler.SetInterpolator(sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear)
-    resampler.SetUseNearestNeighborExtrapolator(True)
+    resampler.SetInterpolator(sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear)
+    if outside is None:
+        resampler.SetUseNearestNeighborExtrapolator(True)
+    else:
+        resampler.SetDefaultPixelValue(float(outside))
     resampler.SetOutputPixelType(sitk.sitkUnknown)
-    image = resampler.Execute(sitk_from_volume(source))
-    out = volume_from_sitk(image, source=volume.source, meta=dict(volume.meta))
-    array = out.array.astype(volume.array.dtype, copy=False) if is_label else out.array
+    image = resampler.Execute(sitk_from_volume(data))
+    array = array_from_sitk(image)
+    if nearest:
+        array = array.astype(volume.array.dtype, copy=False)
     # The grid is the requested one, bit for bit (SimpleITK may round the stored floats).
-    return Volume(array=array, geometry=geometry, source=volume.source, meta=dict(volume.meta))
+    return volume.on_grid(array, geometry, source=source)
 
 
-def resample_to_spacing(
-    volume: Volume, spacing_mm: Sequence[float], *, is_label: bool
-) -> tuple[Volume, ResampleRecord]:
-    """Resample to ``spacing_mm`` (x, y, z; mm) and return the result with its record.
+def resample_to_spacing(volume: Volume, spacing_mm: Sequence[float]) -> tuple[Volume, ResampleRecord]:
+    """Resample to ``spacing_mm`` (x, y, z; mm), interpolated as ``volume.kind`` says, and
+    return the result with its record.
 
     Returns:
         (resampled Volume, ResampleRecord); the record's ``original`` is ``volume.geometry``.
     """
     geometry = target_geometry(volume.geometry, spacing_mm)
-    resampled = resample_onto(volume, geometry, is_label=is_label)
+    resampled = resample_onto(volume, geometry)
     return resampled, ResampleRecord(original=volume.geometry, resampled=geometry)
 
 
-def invert_resampling(volume: Volume, record: ResampleRecord, *, is_label: bool) -> Volume:
-    """Map ``volume`` (on ``record.resampled``) back onto ``record.original`` exactly."""
+def invert_resampling(volume: Volume, record: ResampleRecord) -> Volume:
+    """Map ``volume`` (on ``record.resampled``) back onto ``record.original`` exactly
+    (interpolated as ``volume.kind`` says)."""
     if not volume.geometry.same_grid(record.resampled):
         raise GeometryMismatchError(
             volume.source, expected=f"the resampled grid {record.resampled.describe()}",
             found=f"{volume.geometry.describe()}",
             fix="invert with the record made when this volume's grid was produced")
-    return resample_onto(volume, record.original, is_label=is_label)
+    return resample_onto(volume, record.original)

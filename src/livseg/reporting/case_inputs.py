@@ -28,12 +28,11 @@ from typing import Any, Mapping
 
 from livseg.datasets import load_dataset, parse_label_map, read_case_image, read_case_label
 from livseg.datasets.case import Case
-from livseg.datasets.labels import apply_label_map
 from livseg.datasets.layouts._files import volume_files, volume_stem
 from livseg.datasets.reading import on_image_grid
-from livseg.errors import DatasetError, GeometryMismatchError, InputNotFoundError, UnknownNameError
-from livseg.io import read_volume, spacing_known
-from livseg.metrics.structures import check_label_map
+from livseg.errors import DatasetError, InputNotFoundError, UnknownNameError
+from livseg.io import read_volume
+from livseg.metrics.regrid import as_labels, onto_reference
 from livseg.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -188,7 +187,7 @@ class CaseLocator:
                                        fix="pass --pred-dir with <case_id>.<suffix> files")
                 continue
             labels[source] = self._read_prediction(path, reference, notes)
-        if not spacing_known(ct):
+        if not ct.spacing_known:
             notes.append("voxel spacing unknown: pixels drawn with the file's placeholder spacing "
                          "(pass --spacing-mm X Y Z)")
         return CaseVolumes(case_id=case_id, ct=ct, labels=labels, notes=notes)
@@ -226,23 +225,13 @@ class CaseLocator:
         return self._mapped(label, self._gt_label_map)
 
     def _mapped(self, label: Volume, label_map) -> Volume:
-        if label_map is None:
-            check_label_map(label)
-            return label
-        return label.with_array(apply_label_map(label.array, label_map.mapping, label_map.default,
-                                                subject=label.source))
+        return as_labels(label, label_map)
 
     def _read_prediction(self, path: Path, reference: Volume, notes: list[str]) -> Volume:
         prediction = self._mapped(read_volume(path, kind="label", spacing_mm=self.options.spacing_mm),
                                   self._label_map)
-        if prediction.geometry.same_grid(reference.geometry):
-            return prediction
-        try:
-            return on_image_grid(prediction, reference)
-        except GeometryMismatchError:
-            from livseg.metrics.regrid import resample_labels_onto
-
-            logger.info("%s: resampled (nearest neighbour) onto the grid of %s", path, reference.source)
+        on_grid = onto_reference(prediction, reference, resample=True)
+        if "resampled_onto" in on_grid.meta:
             notes.append(f"{path.name} resampled (nearest neighbour) onto the reference grid")
-            return resample_labels_onto(prediction, reference)
+        return on_grid
 

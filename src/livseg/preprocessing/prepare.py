@@ -29,21 +29,11 @@ import numpy as np
 from livseg.config import PreprocessingConfig
 from livseg.errors import ConfigError
 from livseg.io.spacing import require_known_spacing
-from livseg.preprocessing import (
-    CropRecord,
-    PreprocessRecord,
-    ReorientRecord,
-    ResampleRecord,
-    body_crop,
-    clip_and_normalise,
-    crop,
-    label_crop,
-    prepare_image,
-    reorient,
-)
-from livseg.preprocessing.cropping import full_box
-from livseg.preprocessing.orientation import apply_reorient
-from livseg.preprocessing.resampling import resample_onto, target_geometry
+from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop
+from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, reorient
+from livseg.preprocessing.pipeline import PreprocessRecord, prepare_image
+from livseg.preprocessing.resampling import ResampleRecord, resample_onto, target_geometry
 from livseg.volume import Geometry, Volume
 
 logger = logging.getLogger(__name__)
@@ -142,7 +132,8 @@ def _window_and_resample_in_slabs(ct: Volume, box: CropRecord, config: Preproces
         slab_grid = Geometry(size=(target.size[0], target.size[1], k1 - k0), spacing_mm=target.spacing_mm,
                              origin_mm=tuple(target.index_to_physical(np.array([0.0, 0.0, k0]))),  # type: ignore[arg-type]
                              direction=target.direction)
-        out[k0:k1] = resample_onto(part, slab_grid, is_label=False).array
+        out[k0:k1] = resample_onto(part, slab_grid).array  # normalised intensities: linear
     logger.debug("%s: prepared %s in slabs of %d slices", ct.source, target.describe(), rows)
-    return (Volume(out, target, source=ct.source, meta=dict(ct.meta)),
+    return (Volume(out, target, source=ct.source, meta=dict(ct.meta), kind="any",
+                   spacing_known=ct.spacing_known),
             ResampleRecord(original=cropped_grid, resampled=target))
