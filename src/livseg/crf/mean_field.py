@@ -30,6 +30,7 @@ import livseg.crf.threads as threads
 from livseg.crf.filters import BilateralGridFilter, SpatialGaussianFilter
 from livseg.crf.params import CrfParams
 from livseg.errors import ConfigError, InvalidImageError
+from livseg.volume import spacing_triple
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +51,7 @@ def _as_tensor(data: np.ndarray | torch.Tensor, device: torch.device) -> torch.T
 
 
 def _check_spacing(spacing_mm: Sequence[float]) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(v) for v in spacing_mm)
-    except (TypeError, ValueError) as exc:
-        raise InvalidImageError("spacing_mm", expected="3 numbers (x, y, z) in mm",
-                                found=repr(spacing_mm)) from exc
-    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
-        raise InvalidImageError("spacing_mm", expected="3 positive numbers (x, y, z) in mm",
-                                found=repr(spacing_mm), fix="take it from Volume.spacing_mm")
-    return values  # type: ignore[return-value]
+    return spacing_triple(spacing_mm, subject="spacing_mm", fix="take it from Volume.spacing_mm")
 
 
 def _check_inputs(probabilities: torch.Tensor, image: torch.Tensor) -> None:

@@ -20,7 +20,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from livseg.errors import GeometryMismatchError, InvalidImageError
-from livseg.volume import SPACING_TOL_MM, Volume
+from livseg.volume import SPACING_TOL_MM, Volume, spacing_triple
 
 MaskLike = Union[Volume, np.ndarray]
 
@@ -72,14 +72,6 @@ def as_binary_mask(array: np.ndarray, *, subject: str) -> np.ndarray:
     return array == 1
 
 
-def _check_spacing(spacing_mm: Sequence[float], subject: str) -> tuple[float, float, float]:
-    values = tuple(float(v) for v in spacing_mm)
-    if len(values) != 3 or not all(np.isfinite(values)) or min(values) <= 0:
-        raise InvalidImageError(subject, expected="spacing_mm as three positive numbers (x, y, z) in mm",
-                                found=f"{spacing_mm!r}")
-    return values  # type: ignore[return-value]
-
-
 def mask_pair(reference: MaskLike, prediction: MaskLike, *,
               spacing_mm: Sequence[float] | None = None) -> MaskPair:
     """Check and normalise a (reference, prediction) pair.
@@ -103,7 +95,7 @@ def mask_pair(reference: MaskLike, prediction: MaskLike, *,
                                                     "(livseg evaluate --resample-pred)")
         grid_spacing = reference.spacing_mm
         if spacing_mm is not None:
-            given = _check_spacing(spacing_mm, "spacing_mm")
+            given = spacing_triple(spacing_mm, subject="spacing_mm")
             if not np.allclose(given, grid_spacing, atol=SPACING_TOL_MM, rtol=0):
                 raise GeometryMismatchError("spacing_mm", expected=f"the Volumes' spacing {grid_spacing} mm",
                                             found=f"{given} mm", fix="omit spacing_mm for Volumes")
@@ -115,7 +107,7 @@ def mask_pair(reference: MaskLike, prediction: MaskLike, *,
             raise InvalidImageError("metrics input", expected="spacing_mm (x, y, z) in mm for array inputs",
                                     found="no spacing",
                                     fix="pass spacing_mm=..., or pass Volumes that carry their grid")
-        spacing = _check_spacing(spacing_mm, "spacing_mm")
+        spacing = spacing_triple(spacing_mm, subject="spacing_mm")
         ref_array, pred_array = np.asarray(reference), np.asarray(prediction)
         ref_name, pred_name = "reference array", "prediction array"
     if ref_array.ndim != 3 or pred_array.ndim != 3:

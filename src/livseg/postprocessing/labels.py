@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from livseg.errors import ConfigError, InvalidImageError
+from livseg.volume import spacing_triple
 
 BACKGROUND = 0
 LIVER = 1
@@ -47,12 +48,9 @@ def check_labels(labels: np.ndarray, *, subject: str = "label array") -> None:
 
 
 def check_spacing(spacing_mm: Sequence[float]) -> tuple[float, float, float]:
-    """Spacing as a float triple (x, y, z) in mm; raises InvalidImageError when not positive."""
-    values = tuple(float(s) for s in spacing_mm)
-    if len(values) != 3 or not all(np.isfinite(values)) or min(values) <= 0:
-        raise InvalidImageError("spacing_mm", expected="three positive voxel sizes (x, y, z) in mm",
-                                found=repr(tuple(spacing_mm)), fix="take the spacing from the volume's geometry")
-    return values  # type: ignore[return-value]
+    """Spacing as a float triple (x, y, z) in mm; raises InvalidImageError when not positive
+    (``livseg.volume.spacing_triple``, the check every Geometry passes)."""
+    return spacing_triple(spacing_mm, subject="spacing_mm", fix="take the spacing from the volume's geometry")
 
 
 def bounding_box(mask: np.ndarray, *, margin: int = 1) -> tuple[slice, ...] | None:
