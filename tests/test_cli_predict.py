@@ -22,6 +22,7 @@ from inference_helpers import threshold_bundle  # noqa: E402
 from livseg.phantoms import generate_phantom  # noqa: E402
 from livseg.inference import CrfSettings, save_bundle  # noqa: E402
 from livseg.io import read_volume, write_volume  # noqa: E402
+from livseg.volume import Geometry  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +142,103 @@ def test_model_and_output_errors(run_cli, model, cases, tmp_path):
         code, _, stderr = run_cli("predict", cases / "case1.nii.gz", "-o", tmp_path / "a.nii.gz", "--model", model,
                                   "--device", "cuda")
         assert code == 2 and "--device cpu" in stderr
+
+
+def test_unknown_spacing_is_refused_at_the_start_unless_given(run_cli, model, tmp_path):
+    """An MRC with voxel size 0 records no spacing: predict refuses it in one line (never 1 mm),
+    and segments it with --spacing-mm; the mask keeps the file's grid."""
+    import mrcfile
+
+    ct, _ = generate_phantom(1, size_xyz=(48, 40, 24))
+    path = tmp_path / "mystery.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.ascontiguousarray(ct.array, dtype=np.int16))
+        mrc.voxel_size = 0.0
+    code, stdout, stderr = run_cli("predict", path, "-o", tmp_path / "a.nii.gz", "--model", model)
+    assert code != 0 and "mystery.mrc" in stderr and "--spacing-mm" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "a.nii.gz").exists() and stdout == ""
+    spacing = ct.geometry.spacing_mm
+    code, stdout, stderr = run_cli("predict", path, "-o", tmp_path / "a.nii.gz", "--model", model,
+                                   "--spacing-mm", *spacing)
+    assert code == 0, stderr
+    mask = read_volume(tmp_path / "a.nii.gz", kind="label")
+    assert mask.geometry.size == ct.geometry.size
+    np.testing.assert_allclose(mask.geometry.spacing_mm, spacing, rtol=1e-5)
+    assert mask.array.any() and f"liver {np.count_nonzero(mask.array) * np.prod(spacing) / 1000:.1f} mL" in stdout
+
+
+def test_series_chooses_one_of_two_series_in_a_folder(run_cli, model, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "io"))
+    from io_helpers import write_dicom_series
+
+    ct, _ = generate_phantom(3, size_xyz=(48, 40, 24))
+    folder = tmp_path / "two-series"
+    grid = Geometry(size=(48, 40, 24), spacing_mm=ct.geometry.spacing_mm, origin_mm=(0.0, 0.0, 0.0),
+                    direction=(1, 0, 0, 0, 1, 0, 0, 0, 1))  # DICOM grids are right-handed
+    short = Geometry(size=(48, 40, 20), spacing_mm=grid.spacing_mm, origin_mm=grid.origin_mm, direction=grid.direction)
+    write_dicom_series(folder, ct.array, grid, series_uid="1.2.826.0.1.3680043.8.498.1", description="long")
+    write_dicom_series(folder, ct.array[:20], short, series_uid="1.2.826.0.1.3680043.8.498.2", description="short")
+    code, _, stderr = run_cli("predict", folder, "-o", tmp_path / "a.nii.gz", "--model", model)
+    assert code != 0 and "--series" in stderr and "1.2.826.0.1.3680043.8.498.2" in stderr
+    code, _, stderr = run_cli("predict", folder, "-o", tmp_path / "a.nii.gz", "--model", model, "--no-crf",
+                              "--series", "1.2.826.0.1.3680043.8.498.2")
+    assert code == 0, stderr
+    assert read_volume(tmp_path / "a.nii.gz", kind="label").geometry.size == (48, 40, 20)
+    code, _, stderr = run_cli("predict", folder, tmp_path / "other.nii.gz", "-o", tmp_path / "b", "--model", model,
+                              "--series", "1.2.826.0.1.3680043.8.498.2")
+    assert code == 2 and "one DICOM input" in stderr
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_model_loads(run_cli, cases, tmp_path):
+    """The model name is wrong too: the output error must come first, before any model or
+    inference work, and nothing may be created."""
+    source = cases / "case1.nii.gz"
+    code, _, stderr = run_cli("predict", source, "-o", tmp_path / "mask.png", "--model", "no-such-model")
+    assert code == 2 and "'.png'" in stderr and "mask.png" in stderr
+    assert not (tmp_path / "mask.png").exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    code, _, stderr = run_cli("predict", source, "-o", blocker / "out" / "mask.nii.gz", "--model", "no-such-model")
+    assert code != 0 and "is a file" in stderr and "no such model" not in stderr
+    code, _, stderr = run_cli("predict", source, "-o", tmp_path / "new" / "deeper" / "mask.nii.gz",
+                              "--model", "no-such-model")
+    assert "no such model" in stderr and not (tmp_path / "new").exists()  # a writable place passes the probe
+
+
+def test_a_read_only_output_folder_is_refused_before_the_work(tmp_path):
+    """Probed for real, in a forked child: as root (who ignores permissions) the child drops to
+    user nobody first, so the folder's mode decides, as it does for any user."""
+    import os
+
+    from livseg.batch import plan_outputs, require_writable
+
+    readonly = tmp_path / "shared" / "readonly"
+    readonly.mkdir(parents=True)
+    readonly.chmod(0o555)
+    if os.geteuid() == 0:
+        for part in (readonly.parent, tmp_path, *tmp_path.parents):
+            part.chmod(part.stat().st_mode | 0o005)  # nobody may look, not write
+    plan = plan_outputs(str(readonly / "masks"), None, 2)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        code = 4
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            require_writable(plan)
+            code = 0
+        except Exception as exc:  # noqa: BLE001 - the parent checks what it was
+            os.write(write_end, f"{type(exc).__name__}: {exc}".encode())
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    message = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 3, message
+    assert message.startswith("OutputError") and str(readonly) in message and "\n" not in message
+    assert list(readonly.iterdir()) == []
+    require_writable(plan_outputs(str(tmp_path / "masks"), None, 2))  # a writable folder passes

@@ -11,7 +11,8 @@ Public API::
 
 from __future__ import annotations
 
-from livseg.batch.inputs import OUTPUT_FORMATS, InputCase, OutputPlan, expand_inputs, plan_outputs, require_dicom_input
+from livseg.batch.inputs import (OUTPUT_FORMATS, InputCase, OutputPlan, expand_inputs, plan_outputs,
+                                 require_dicom_input, require_writable)
 from livseg.batch.runner import CaseResult, predict_case, run_local
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "plan_outputs",
     "predict_case",
     "require_dicom_input",
+    "require_writable",
     "run_local",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ from livseg.errors import ConfigError, DatasetError, InvalidImageError, OutputEr
 from livseg.io import read_volume
 from livseg.io.atomic import split_suffix
 from livseg.io.formats import DICOM, READ_SUFFIXES, format_for_suffix, suffix_of
+from livseg.io.spacing import with_spacing
 from livseg.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -50,11 +52,21 @@ class InputCase:
             return True
         return format_for_suffix(suffix_of(self.path)) is DICOM
 
-    def read(self) -> Volume:
-        """The CT (HU), read with livseg.io's checks."""
+    def read(self, *, series_uid: str | None = None, spacing_mm: Sequence[float] | None = None) -> Volume:
+        """The CT (HU), read with livseg.io's checks.
+
+        Args:
+            series_uid: the series to read from a DICOM folder that holds several.
+            spacing_mm: (x, y, z) voxel size in mm for a file that does not record it (a
+                file that does must agree).
+        """
         if self.case is not None:
-            return read_case_image(self.case)
-        return read_volume(self.path, kind="ct")
+            if series_uid is not None:
+                raise ConfigError("--series", expected="a DICOM folder or file input",
+                                  found=f"data-set case {self.case_id} (its series is chosen by the data set)")
+            return read_case_image(self.case, spacing_mm=spacing_mm)
+        volume = read_volume(self.path, kind="ct", series_uid=series_uid)
+        return with_spacing(volume, spacing_mm) if spacing_mm is not None else volume
 
 
 def _is_series_folder(folder: Path) -> bool:
@@ -140,7 +152,13 @@ class OutputPlan:
 
 
 def plan_outputs(out: str | os.PathLike[str], output_format: str | None, n_cases: int) -> OutputPlan:
-    """Decide file vs folder output and the format (from --output-format or -o's suffix)."""
+    """Decide file vs folder output and the format (from --output-format or -o's suffix).
+
+    ``out`` is a file when it ends in a mask suffix (.nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr,
+    .dcm), a folder when it exists as one, ends in a slash, or has no suffix; any other suffix
+    (``mask.png``) is an error rather than a folder named like a file.
+    """
+    raw = os.fspath(out)
     out = Path(out)
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise ConfigError("--output-format", expected="one of " + ", ".join(OUTPUT_FORMATS), found=repr(output_format))
@@ -158,7 +176,42 @@ def plan_outputs(out: str | os.PathLike[str], output_format: str | None, n_cases
     if out.exists() and not out.is_dir():
         raise OutputError(out, expected="an output folder or a file name with a known suffix "
                           "(.nii.gz, .mha, .nrrd, .dcm)", found="an existing file of another kind")
+    as_folder = out.is_dir() or str(raw).endswith(("/", os.sep))
+    if not as_folder and out.suffix:
+        raise OutputError(out, expected="a mask file name ending in " + ", ".join(_SUFFIX_FORMATS)
+                          + " or an output folder", found=f"the unknown suffix {out.suffix!r}",
+                          fix=f"name the file .nii.gz, .mha, .nrrd or .dcm; for a folder write {raw}/ "
+                              "or create it first")
     return OutputPlan(output_format or "nii.gz", folder=out)
+
+
+def require_writable(plan: OutputPlan) -> None:
+    """Fail now, before any inference, when the outputs cannot be written.
+
+    Probes the output's folder (or, when it does not exist yet, the nearest folder above it
+    that does) by creating and removing a hidden temporary file: permissions, read-only file
+    systems and a file in the way all show up, whoever runs livseg. Nothing else is created.
+
+    Raises:
+        OutputError: one line naming the output, the folder and the system's reason.
+    """
+    target = plan.file if plan.file is not None else plan.folder
+    assert target is not None
+    folder = target.parent if plan.file is not None else target
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(target, expected="an output path inside a folder",
+                          found=f"{existing} is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".livseg-write-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(target, expected="a folder livseg can write in",
+                          found=f"{existing}: {exc.strerror or exc}",
+                          fix="choose another -o, or fix the folder's permissions") from exc
 
 
 def require_dicom_input(case: InputCase, output_format: str) -> None:

@@ -33,8 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "of CT files. Masks are written on exactly the input's grid."),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="CT file, DICOM folder, data set or folder")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
-                        help="output file (one input) or folder (<case_id>.<suffix> per case)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output file (one input; .nii.gz, .mha, .nrrd, .dcm) or folder "
+                             "(<case_id>.<suffix> per case)")
+    parser.add_argument("--series", metavar="UID", default=None,
+                        help="the series to segment when the (single) DICOM input holds several")
+    parser.add_argument("--spacing-mm", nargs=3, type=float, metavar=("X", "Y", "Z"), default=None,
+                        help="voxel size for inputs that do not record it (inputs that do must agree)")
     parser.add_argument("--crf-config", type=Path, default=None, metavar="YAML",
                         help="tuned CRF parameters and fusion weights written by `livseg tune-crf -o YAML`")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
@@ -63,11 +68,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from livseg.batch import CaseResult, expand_inputs, plan_outputs, run_local
+    from livseg.batch import (CaseResult, expand_inputs, plan_outputs, require_dicom_input, require_writable,
+                              run_local)
+    from livseg.errors import ConfigError
     from livseg.inference import Segmenter
 
     cases = expand_inputs(args.inputs, layout=args.layout)
+    if args.series is not None and len(cases) != 1:
+        raise ConfigError("--series", expected="one DICOM input (the series is chosen within it)",
+                          found=f"{len(cases)} inputs")
     plan = plan_outputs(args.output, args.output_format, len(cases))
+    require_writable(plan)
+    for case in cases:
+        require_dicom_input(case, plan.output_format)
     segmenter = Segmenter.from_checkpoint(
         args.model, args.device, tumour_model=args.tumour_model, tumour=args.tumour, crf=not args.no_crf,
         settings_file=args.crf_config,
@@ -86,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             tqdm.write(f"livseg: error: {case.case_id}: {result.error}", file=sys.stderr)
 
-    results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
+    results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities, series_uid=args.series,
+                        spacing_mm=args.spacing_mm,
                         keep_going=batch and not args.debug, on_result=report)
     bar.close()
     if batch or args.timing:

@@ -30,6 +30,7 @@ from livseg.inference.fusion import resolve_fusion_weights
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
 from livseg.inference.stages import crf_region, network_stage, refine_region, to_model_orientation
 from livseg.inference.timing import StageTimer
+from livseg.io.spacing import require_known_spacing
 from livseg.postprocessing import postprocess
 from livseg.preprocessing import PreprocessRecord, invert_reorient
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient
@@ -182,14 +183,19 @@ class Segmenter:
         """Segment one CT.
 
         Args:
-            volume: CT in HU, array (z, y, x), any orientation and spacing (known spacing
-                needed when the model resamples).
+            volume: CT in HU, array (z, y, x), any orientation and (known) spacing.
             probabilities: also return the fused probabilities on the input's grid (float32,
                 4 bytes per voxel and foreground class).
 
         Returns:
             Prediction with labels on exactly ``volume.geometry``.
+
+        Raises:
+            InvalidImageError: ``volume``'s spacing is unknown (the model's grid, the CRF's
+                sigmas and every volume in mL are in mm; 1 mm is never assumed).
         """
+        require_known_spacing(volume, what="segmentation (the model's grid, the CRF's sigmas in mm, volumes in mL)",
+                              fix="give the spacing: --spacing-mm X Y Z, or read_volume(path, spacing_mm=(x, y, z))")
         timer = StageTimer()
         bundle = self.bundle
         with timer("preprocess"):
