@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from livseg.errors import GeometryMismatchError, InvalidImageError
+from livseg.errors import GeometryMismatchError, InvalidImageError, LivsegError
 from livseg.volume import Geometry, Volume
 
 
@@ -177,3 +177,41 @@ def test_volume_shape_checks_and_views():
                      source="mask.nrrd")
     with pytest.raises(GeometryMismatchError, match="mask.nrrd vs ct.nii.gz"):
         volume.require_same_grid(shifted)
+
+
+def test_kind_and_spacing_known_are_typed_fields():
+    geometry = Geometry(size=(4, 3, 2), spacing_mm=(0.5, 0.5, 2.0))
+    plain = Volume(np.zeros(geometry.shape_zyx, np.float32), geometry)
+    assert plain.kind == "any" and plain.spacing_known is True and plain.meta == {}
+    labels = Volume(np.zeros(geometry.shape_zyx, np.uint8), geometry, kind="label", spacing_known=False)
+    # with_array keeps what the data is unless told otherwise; on_grid keeps it on another grid
+    assert labels.with_array(labels.array + 1).kind == "label"
+    assert labels.with_array(labels.array.astype(np.float32), kind="any").kind == "any"
+    assert labels.with_array(labels.array).spacing_known is False
+    cropped = labels.on_grid(labels.array[:1], Geometry((4, 3, 1), geometry.spacing_mm))
+    assert (cropped.kind, cropped.spacing_known) == ("label", False)
+    with pytest.raises(LivsegError, match="kind"):
+        Volume(plain.array, geometry, kind="mask")  # type: ignore[arg-type]
+    with pytest.raises(InvalidImageError, match="spacing_known"):
+        Volume(plain.array, geometry, spacing_known="no")  # type: ignore[arg-type]
+
+
+def test_repr_shows_grid_dtype_and_kind_never_the_voxels():
+    geometry = Geometry(size=(40, 30, 20), spacing_mm=(0.8, 0.8, 2.5), direction=(-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    volume = Volume(np.full(geometry.shape_zyx, 7, np.int16), geometry, source="ct.nii.gz", kind="ct")
+    text = repr(volume)
+    assert text == "Volume('ct.nii.gz', ct, int16, 40x30x20 voxels, 0.8x0.8x2.5 mm, RAS)"
+    assert "7" not in text and "array" not in text
+    unknown = Volume(volume.array, geometry, source="crop.mrc", spacing_known=False)
+    assert "unknown spacing" in repr(unknown) and "0.8x0.8" not in repr(unknown)
+
+
+def test_one_spacing_check_for_geometries_and_bare_spacings():
+    from livseg.volume import spacing_triple
+
+    assert spacing_triple([1, 2, 3.5]) == (1.0, 2.0, 3.5)
+    for bad in ((1.0, 0.0, 1.0), (1.0, -2.0, 1.0), (1.0, float("nan"), 1.0), (1.0, 1.0), "abc", None):
+        with pytest.raises(InvalidImageError, match="three positive voxel sizes"):
+            spacing_triple(bad, subject="spacing_mm")  # type: ignore[arg-type]
+    with pytest.raises(InvalidImageError, match="three positive voxel sizes"):
+        Geometry(size=(2, 2, 2), spacing_mm=(1, float("inf"), 1))

@@ -285,3 +285,30 @@ def test_reading_something_that_is_not_a_seg_is_refused(dcmqi, tmp_path):
     text.write_text("not DICOM")
     with pytest.raises(UnreadableInputError, match="not readable as DICOM"):
         read_dicom_seg(text)
+
+
+def test_the_seg_is_written_from_the_source_volume_without_reading_the_series_again(
+        dcmqi, dcmqi_case, tmp_path, monkeypatch):
+    """write_dicom_seg takes the CT Volume: its meta names the slice files (in k order), whose
+    headers alone are read; the series is not scanned or decoded again."""
+    ct, labels = dcmqi_case
+    assert len(ct.meta["slice_files"]) == ct.geometry.size[2]
+    import livseg.io.dicom as dicom
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the series was read again")
+
+    monkeypatch.setattr(dicom, "read_dicom", refuse)
+    monkeypatch.setattr(dicom, "scan_folder", refuse)
+    out = write_dicom_seg(labels, ct, tmp_path / "seg.dcm")
+    np.testing.assert_array_equal(read_dicom_seg(out, reference=ct).array, labels.array)
+
+
+def test_a_source_that_is_not_a_dicom_series_is_refused(dcmqi, dcmqi_case, tmp_path):
+    from livseg.errors import DicomSeriesError
+
+    _, labels = dcmqi_case
+    nrrd = read_volume(dcmqi / "liver_seg.nrrd")
+    with pytest.raises(DicomSeriesError, match="DICOM series") as caught:
+        write_dicom_seg(labels, nrrd, tmp_path / "x.dcm")
+    assert "liver_seg.nrrd" in str(caught.value) and not list(tmp_path.iterdir())
