@@ -63,6 +63,9 @@ def test_unknown_section(tmp_path):
     ("preprocessing: {spacing_mm: [1, 2]}", "3 values"),
     ("preprocessing: {hu_window: [200, -200]}", "low < high"),
     ("data: {phantoms: {n: 4}, folds: 1}", "k >= 2"),
+    ("name: ../../../x", "a plain name"),
+    ("name: runs/x", "a plain name"),
+    ("name: ..", "a plain name"),
 ])
 def test_wrong_values_are_rejected(tmp_path, text, expected):
     if not text.startswith("data"):
@@ -85,6 +88,9 @@ def test_overrides_are_typed_and_checked(tmp_path):
         load_config(path, ["training.epochs=many"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         load_config(path, ["training.epochs"])
+    with pytest.raises(ConfigError, match="a plain name"):
+        load_config(path, ["name=../outside"])
+    assert load_config(path, ["name=liver-v2.1_b"]).name == "liver-v2.1_b"
 
 
 def test_saved_resolved_config_loads_back_equal(tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,8 @@ class DataConfig:
             as cases; they are fetched into the cache when missing.
         sample_spacing_mm: spacing (x, y, z; mm) to assume for samples whose files record none
             (the LiTS sample); None refuses such samples.
+        label_map: how ``root``'s label values become 0/1/2, as ``--label-map`` elsewhere
+            (e.g. "5:1,*:0" for TotalSegmentator's liver = 5); None: the layout's own map.
 
     ``root``, ``samples`` and ``phantoms`` may be combined: the cases are the data set's (after
     ``cases``), then the samples, then the phantoms (ids ``phantom-NNN``).
@@ -85,6 +88,7 @@ class DataConfig:
     fold: int = 0
     samples: tuple[str, ...] = ()
     sample_spacing_mm: tuple[float, float, float] | None = None
+    label_map: str | None = None
 
 
 @dataclass(frozen=True)
@@ -342,6 +346,11 @@ def config_from_dict(mapping: Mapping[str, Any], *, source: str = "<config>",
     return config
 
 
+def _is_plain_name(name: str) -> bool:
+    """A run name that is one folder name: no separators, not "." or "..", no leading dot."""
+    return bool(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", name)) and len(name) <= 128
+
+
 def _check_values(config: Config, source: str, require_data: bool = True) -> None:
     """Checks beyond types: ranges and combinations."""
     def bad(key: str, expected: str, found: Any, fix: str | None = None) -> ConfigError:
@@ -363,6 +372,9 @@ def _check_values(config: Config, source: str, require_data: bool = True) -> Non
         raise bad("data.fold", "a fold index >= 0", data.fold)
     if not 0.0 <= data.val_fraction < 1.0:
         raise bad("data.val_fraction", "a fraction in [0, 1)", data.val_fraction)
+    if not _is_plain_name(config.name):
+        raise bad("name", "a plain name (letters, digits, '.', '_', '-'; no path): it names the folder runs/NAME",
+                  config.name)
     if data.phantoms is not None and data.phantoms.n < 1:
         raise bad("data.phantoms.n", "at least 1 phantom", data.phantoms.n)
     if pre.orientation is not None:

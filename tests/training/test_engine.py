@@ -84,6 +84,11 @@ def test_cli_trains_and_resumes(tiny_config, tmp_path, run_cli):
     assert [r["epoch"] for r in read_csv(out / "log.csv")] == [1, 2]
     code, _, stderr = run_cli("train", tiny_config, "--set", "training.epoch=2")
     assert code != 0 and "training.epoch" in stderr and "epochs" in stderr
+    code, stdout, stderr = run_cli("train", "--resume", out)  # nothing left to train
+    assert code == 0, stderr
+    assert "None" not in stdout and "checkpoints: none written" in stdout
+    code, _, stderr = run_cli("train", "--resume", tmp_path / "nope")
+    assert code != 0 and str(tmp_path / "nope") in stderr and "config.yaml" not in stderr
 
 
 def test_saved_config_of_a_run_reproduces_it(tiny_config, tmp_path):

@@ -62,3 +62,28 @@ def test_fingerprint_changes_with_content_and_ignores_order(tmp_path):
     os.utime(image, ns=(1, 1))
     touched = CaseSource("a", load=lambda: None, identity=_file_identity(image))  # type: ignore[arg-type,return-value]
     assert fingerprint([touched, other]) != fingerprint([changed, other])
+
+
+def test_a_training_config_maps_foreign_label_values(tmp_path):
+    """data.label_map does for training what --label-map does elsewhere: a TotalSegmentator-style
+    label (liver = 5, other organs other values) becomes 0/1; without it the error says how."""
+    import numpy as np
+
+    from livseg.io import write_volume
+    from livseg.training.cases import dataset_sources
+    from livseg.volume import Geometry, Volume
+
+    grid = Geometry(size=(6, 5, 4), spacing_mm=(1.0, 1.0, 2.0), origin_mm=(0.0, 0.0, 0.0),
+                    direction=(1, 0, 0, 0, 1, 0, 0, 0, 1))
+    labels = np.zeros((4, 5, 6), dtype=np.uint8)
+    labels[1:3, 1:4, 1:3] = 5   # liver
+    labels[1:3, 1:4, 4:6] = 2   # another organ (spleen in TotalSegmentator)
+    ct = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    write_volume(Volume(ct, grid, kind="ct"), tmp_path / "images" / "a.nii.gz")
+    write_volume(Volume(labels, grid, kind="label"), tmp_path / "labels" / "a.nii.gz")
+    (source,) = dataset_sources(DataConfig(root=str(tmp_path), label_map="5:1,*:0"))
+    _, label = source.load()
+    np.testing.assert_array_equal(label.array, (labels == 5).astype(np.uint8))
+    (source,) = dataset_sources(DataConfig(root=str(tmp_path)))
+    with pytest.raises(Exception, match="data.label_map"):
+        source.load()

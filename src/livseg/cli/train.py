@@ -58,6 +58,9 @@ def _load(args: argparse.Namespace):
     if args.config is not None:
         return load_config(args.config, args.overrides)
     if args.resume is not None:
+        if not args.resume.exists():
+            raise InputNotFoundError(args.resume, expected="a run folder (with last.pt) or a checkpoint to resume",
+                                     found="nothing at that path")
         folder = args.resume if args.resume.is_dir() else args.resume.parent
         saved = folder / "config.yaml"
         if not saved.is_file():
@@ -140,5 +143,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"validation Dice: last {last['val_dice']:.4f}, best {best:.4f}")
         if last:
             print(f"training loss: last {last['train_loss']:.4f}")
-        print(f"checkpoints: {result.last_checkpoint}, {result.best_checkpoint}")
+        written = [str(p) for p in (result.last_checkpoint, result.best_checkpoint) if p is not None]
+        print("checkpoints: " + (", ".join(written) if written else
+                                 "none written (no epoch was left to train; raise training.epochs to go on)"))
     return 0

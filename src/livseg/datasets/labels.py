@@ -113,7 +113,8 @@ def apply_label_map(array: np.ndarray, mapping: dict[int, int], default: int | N
         raise InvalidImageError(
             subject, expected=f"label values in {{{allowed}}}",
             found=f"values {shown}",
-            fix="give a label map such as --label-map 255:1 or --label-map 5:1,*:0")
+            fix="give a label map such as --label-map 255:1 or 5:1,*:0 (livseg data, evaluate), "
+                "or data.label_map: '5:1,*:0' in a training config")
     out = np.full(array.shape, BACKGROUND if default is None else default, dtype=np.uint8)
     source = array if array.dtype.kind in "iub" else array.astype(np.int64)
     for value in values:

@@ -101,8 +101,10 @@ def case_source(case, spacing_mm: Sequence[float] | None = None) -> CaseSource:
 def dataset_sources(data: DataConfig) -> list[CaseSource]:
     """One source per labelled case of the data set at ``data.root``."""
     from livseg.datasets import load_dataset
+    from livseg.datasets.labels import parse_label_map
 
-    dataset = load_dataset(data.root, layout=data.layout)
+    label_map = parse_label_map(data.label_map) if data.label_map is not None else None
+    dataset = load_dataset(data.root, layout=data.layout, label_map=label_map)
     cases = [c for c in dataset.cases if c.label is not None]
     if not cases:
         raise DatasetError(data.root, expected="cases with reference labels to train on",
