@@ -215,3 +215,10 @@ def test_one_spacing_check_for_geometries_and_bare_spacings():
             spacing_triple(bad, subject="spacing_mm")  # type: ignore[arg-type]
     with pytest.raises(InvalidImageError, match="three positive voxel sizes"):
         Geometry(size=(2, 2, 2), spacing_mm=(1, float("inf"), 1))
+
+
+def test_kind_and_spacing_known_never_hide_in_meta():
+    geometry = Geometry(size=(2, 2, 2), spacing_mm=(1, 1, 1))
+    for stale in ({"kind": "label"}, {"spacing_known": False}):
+        with pytest.raises(InvalidImageError, match="Volume fields"):
+            Volume(np.zeros((2, 2, 2), np.uint8), geometry, meta=stale)

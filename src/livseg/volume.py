@@ -250,6 +250,10 @@ def _fmt(values: Sequence[float]) -> str:
     return "x".join(f"{v:.4g}" for v in values)
 
 
+#: Facts that are typed fields of Volume, never keys of its ``meta``.
+_FIELD_KEYS = frozenset({"kind", "spacing_known"})
+
+
 @dataclass(frozen=True)
 class Volume:
     """A 3D array on a Geometry.
@@ -280,6 +284,10 @@ class Volume:
         if not isinstance(self.array, np.ndarray):
             object.__setattr__(self, "array", np.asarray(self.array))
         require_kind(self.kind)
+        stale = sorted(_FIELD_KEYS.intersection(self.meta))
+        if stale:
+            raise InvalidImageError(self.source, expected="kind and spacing_known as Volume fields",
+                                    found=f"meta keys {stale}", fix="pass Volume(..., kind=..., spacing_known=...)")
         if not isinstance(self.spacing_known, bool):
             raise InvalidImageError(self.source, expected="spacing_known True or False",
                                     found=repr(self.spacing_known))

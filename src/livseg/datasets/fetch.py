@@ -88,7 +88,7 @@ def _build_lits(data: Path, out: Path) -> dict:
     image = read_volume(original / "img_117.mrc", kind="ct")
     label_raw = read_volume(original / "lab_117.mrc", kind="label")
     image.geometry.require_same_grid(label_raw.geometry, subject=f"{original / 'lab_117.mrc'}")
-    label = image.with_array(apply_label_map(label_raw.array, {}, subject=str(original / "lab_117.mrc")))
+    label = image.with_array(apply_label_map(label_raw.array, {}, subject=str(original / "lab_117.mrc")), kind="label")
     # NIfTI has no "unknown spacing": the files get the MRC reader's placeholder (index units),
     # and the sidecars say so; livseg.io.read_volume restores spacing_known=False from them.
     # Orientation is unknown too; the sidecars record both facts, so io's per-file warning is not needed.

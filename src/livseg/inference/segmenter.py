@@ -219,7 +219,7 @@ class Segmenter:
             cleaned = postprocess(Volume(labels, ct.geometry, source=volume.source), bundle.settings.postprocess)
             out = invert_reorient(cleaned, turned)
             out = Volume(np.ascontiguousarray(out.array, dtype=np.uint8), volume.geometry, source=volume.source,
-                         meta={"kind": "label"})
+                         kind="label", spacing_known=volume.spacing_known)
         probability_volumes = None
         if probabilities:
             with timer("restore"):
@@ -263,7 +263,7 @@ class Segmenter:
         if not liver.any():
             logger.info("%s: no liver found; skipping the tumour stage", ct.source)
             return np.zeros_like(liver), None, {"roi": None}
-        liver_volume = ct.with_array(liver.astype(np.uint8))
+        liver_volume = ct.with_array(liver.astype(np.uint8), kind="label")
         with timer("preprocess"):
             tumour_ct, turned = to_model_orientation(ct, bundle.preprocessing.orientation)
             tumour_liver = apply_reorient(liver_volume, turned) if not turned.is_identity else liver_volume
@@ -276,12 +276,12 @@ class Segmenter:
                             inside=tumour_liver.array > 0)
         tumour = stage.labels == 2
         if not turned.is_identity:
-            tumour = invert_reorient(tumour_ct.with_array(tumour.astype(np.uint8)), turned).array > 0
+            tumour = invert_reorient(tumour_ct.with_array(tumour.astype(np.uint8), kind="label"), turned).array > 0
         tumour &= liver
         probability = None
         if probabilities:
             p = stage.record.invert(Volume(stage.probabilities[1].astype(np.float32), stage.prepared,
-                                           source=ct.source), is_label=False, fill=0.0)
+                                           source=ct.source), fill=0.0)  # kind "any": linear
             p = invert_reorient(p, turned) if not turned.is_identity else p
             probability = Volume(np.where(liver, p.array, 0.0).astype(np.float32), ct.geometry, source=ct.source)
         return tumour, probability, {"prepared": stage.prepared.describe(), "roi": stage.roi}
@@ -293,7 +293,7 @@ class Segmenter:
             if index == 0:
                 continue
             on_prepared = Volume(stage.probabilities[index].astype(np.float32), stage.prepared, source=volume.source)
-            working = stage.record.invert(on_prepared, is_label=False, fill=0.0)
+            working = stage.record.invert(on_prepared, fill=0.0)  # kind "any": linear
             out[name] = _on_input(working, turned, volume)
         return out
 
@@ -301,7 +301,7 @@ class Segmenter:
 def _on_input(working: Volume, turned: ReorientRecord, volume: Volume) -> Volume:
     back = invert_reorient(working, turned)
     return Volume(np.ascontiguousarray(back.array, dtype=np.float32), volume.geometry, source=volume.source,
-                  meta={"kind": "any"})
+                  kind="any", spacing_known=volume.spacing_known)
 
 
 def _keep_inside(unary: np.ndarray, inside: np.ndarray) -> None:

@@ -40,17 +40,14 @@ class PreprocessRecord:
     def prepared(self) -> Geometry:
         return self.resample.resampled
 
-    def invert(self, volume: Volume, *, fill: float = 0, is_label: bool | None = None) -> Volume:
+    def invert(self, volume: Volume, *, fill: float = 0) -> Volume:
         """Map a volume on the prepared grid back onto the original grid exactly.
 
         Args:
             volume: on ``self.prepared``, array (z, y, x); its kind chooses the
                 interpolation (labels: nearest neighbour; probabilities/intensities: linear).
             fill: value outside the crop box (0 = background / zero probability).
-            is_label: TRANSITIONAL (issue #13), to be removed: overrides the kind.
         """
-        if is_label is not None:  # TRANSITIONAL: callers still passing is_label
-            volume = volume.with_array(volume.array, kind="label" if is_label else "any")
         on_crop = invert_resampling(volume, self.resample)
         return invert_reorient(uncrop(on_crop, self.crop, fill=fill), self.reorient)
 
