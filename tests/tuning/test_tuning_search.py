@@ -195,6 +195,18 @@ def test_grid_mapping_defaults_fixed_values_and_errors():
             space_from_mapping(bad, num_outputs=3, base=base)
 
 
+def test_the_default_search_varies_every_crf_parameter_theta_gamma_included():
+    from livseg.tuning.space import TUNED_CRF_PARAMS, default_space
+
+    space = default_space(3)
+    grid = space.grid()
+    sampled = space.sample(16, seed=0)
+    for name in TUNED_CRF_PARAMS:
+        assert len({getattr(t.crf, name) for t in grid}) >= 2, name
+        assert len({getattr(t.crf, name) for t in sampled}) >= 2, name
+    assert space.grid_size == len(grid) == 108 * len(space.fusion_weights)
+
+
 def test_trial_row_cells():
     trial = TrialParams(dataclasses.replace(CrfParams(), mu1=7.0), (0.5, 0.25, 0.25))
     cells = trial.row()

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cases", metavar="N|IDS",
                         help="the first N labelled cases, or comma-separated case ids (default: all labelled)")
     parser.add_argument("--grid", type=Path, metavar="GRID.yaml",
-                        help="values to try (default: 54 CRF settings x 1-3 fusion vectors); with --search, "
+                        help="values to try (default: 108 CRF settings x 1-3 fusion vectors); with --search, "
                              "each list's [min, max] is the range drawn from")
     parser.add_argument("--search", choices=SEARCHES[1:], dest="method",
                         help="random search or successive halving instead of the exhaustive grid (needs --trials)")

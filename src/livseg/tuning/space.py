@@ -48,14 +48,14 @@ from livseg.schema import build
 TUNED_CRF_PARAMS: tuple[str, ...] = ("mu1", "mu2", "theta_alpha_mm", "theta_beta_hu", "theta_gamma_mm")
 #: Kernel widths are searched on a log scale (a width matters by ratio), weights linearly.
 LOG_SCALE = frozenset({"theta_alpha_mm", "theta_beta_hu", "theta_gamma_mm"})
-#: The default grid: around CrfParams' reasoned defaults (see livseg.crf.params), 54 CRF
-#: settings per fusion vector.
+#: The default grid: around CrfParams' reasoned defaults (see livseg.crf.params), 108 CRF
+#: settings per fusion vector (theta_gamma too: the paper tunes every CRF parameter).
 DEFAULT_GRID: dict[str, tuple[float, ...]] = {
     "mu1": (2.0, 5.0, 10.0),
     "mu2": (1.0, 3.0),
     "theta_alpha_mm": (5.0, 10.0, 20.0),
     "theta_beta_hu": (10.0, 20.0, 40.0),
-    "theta_gamma_mm": (3.0,),
+    "theta_gamma_mm": (1.5, 3.0),
 }
 
 
