@@ -31,7 +31,8 @@ from monai.inferers import sliding_window_inference
 
 from livseg.errors import ConfigError
 from livseg.inference.fusion import fuse_probabilities
-from livseg.models import SegmentationOutput
+from livseg.models.output import SegmentationOutput
+from livseg.models.precision import autocast_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ STORE_DTYPE = np.float16
 
 def amp_dtype_for(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     """The autocast dtype for inference: bf16 (or fp16) on CUDA, None (float32) on CPU."""
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return autocast_dtype(device, "auto" if enabled else "off")
 
 
 class WindowPredictor:
