@@ -205,6 +205,8 @@ def to_mapping(instance: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(value)  # numpy's float64 too, which YAML's safe dumper refuses
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
