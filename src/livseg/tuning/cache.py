@@ -57,6 +57,7 @@ from livseg.inference.restore import covering_box, foreground_roi
 from livseg.inference.stages import network_stage, to_model_orientation
 from livseg.inference.windows import STORE_DTYPE
 from livseg.io.atomic import atomic_path
+from livseg.io.checksums import sha256_of_path
 from livseg.preprocessing import CropRecord
 from livseg.preprocessing.orientation import apply_reorient
 from livseg.volume import Geometry, Volume
@@ -68,30 +69,6 @@ CACHE_FORMAT_VERSION = 1
 #: A voxel is a possible fused foreground when some output gives the background at most this
 #: (0.5 plus a margin for float rounding of the fused sum).
 CANDIDATE_BACKGROUND_MAX = 0.5 + 1e-3
-_CHUNK = 1 << 20
-
-
-def sha256_of_path(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        for file in files:
-            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
-            _update(digest, file)
-    else:
-        _update(digest, path)
-    return digest.hexdigest()
-
-
-def _update(digest: Any, file: Path) -> None:
-    try:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise UnreadableInputError(file, expected="a readable file", found=exc.strerror or str(exc)) from exc
 
 
 def model_file(path: str | os.PathLike[str]) -> Path:
