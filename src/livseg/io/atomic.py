@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -47,20 +50,85 @@ def _default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def _partial_prefix(stem: str) -> str:
+    """Hidden temporary names carry the writer's host and process: ``.<stem>.livseg-<host>-<pid>.``."""
+    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:40] or "host"
+    return f".{stem}.livseg-{host}-{os.getpid()}."
+
+
+def remove_stale_partials(folder: Path, stem: str) -> list[Path]:
+    """Remove temporary files (and folders) of ours for ``stem`` in ``folder`` whose writer is gone.
+
+    A write killed with SIGKILL cannot clean up after itself; the next write of the same output
+    does. Only names of livseg's own pattern written on this host by a process that no longer
+    exists are removed (a live writer, or another host's on a shared file system, is left alone).
+
+    Returns:
+        What was removed.
+    """
+    host = _partial_prefix(stem).split(".livseg-", 1)[1].rsplit("-", 1)[0]
+    removed = []
+    pattern = re.compile(rf"^\.{re.escape(stem)}\.livseg-{re.escape(host)}-(\d+)\..*\.partial")
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def _write_failed(target: Path, exc: OSError) -> OutputError:
+    """A system error while writing (no space, quota, permissions) as one line."""
+    reason = exc.strerror or str(exc)
+    fix = "free disk space (or choose another output folder) and run again" if exc.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else None
+    return OutputError(target, expected="the output written in full", found=reason, fix=fix)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); rename it into place on success.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched; a system
+    error of the writer (no space left, quota, permissions) becomes a one-line OutputError.
+    Temporary files left by earlier writers of ``path`` that were killed are removed first.
     """
     target = Path(path)
     parent = _ensure_parent(target)
     stem, suffix = split_suffix(target)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{suffix}", dir=parent)
+    remove_stale_partials(parent, stem)
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=_partial_prefix(stem), suffix=f".partial{suffix}", dir=parent)
+    except OSError as exc:
+        raise _write_failed(target, exc) from exc
     os.close(handle)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            raise _write_failed(target, exc) from exc
         # mkstemp creates the file private (0600); give it the mode a plain open() would.
         os.chmod(tmp, _default_file_mode())
         try:
@@ -87,10 +155,17 @@ def atomic_header_and_data(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     parent = _ensure_parent(target)
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+    remove_stale_partials(parent, target.name)
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=_partial_prefix(target.name), suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise _write_failed(target, exc) from exc
     try:
         staged = folder / target.name
-        yield staged
+        try:
+            yield staged
+        except OSError as exc:
+            raise _write_failed(target, exc) from exc
         if not staged.is_file():
             raise OutputError(target, expected="the writer to produce the header",
                               found="no file was written")

@@ -21,7 +21,8 @@ import SimpleITK as sitk
 
 from livseg.errors import GeometryMismatchError, InvalidImageError, OutputError
 from livseg.io.atomic import atomic_header_and_data, atomic_path
-from livseg.io.formats import WRITE_SUFFIXES, format_for_suffix, suffix_of
+from livseg.io.formats import NIFTI, WRITE_SUFFIXES, FileFormat, format_for_suffix, suffix_of
+from livseg.io.headers import gzip_uncompressed_size, nifti1_facts
 from livseg.io.itk_messages import itk_error_text, itk_messages_to_log
 from livseg.io.sitk_bridge import sitk_from_volume
 from livseg.io.spacing import require_known_spacing
@@ -96,8 +97,46 @@ def write_volume(volume: Volume, path: str | os.PathLike[str], *, kind: str | No
         except RuntimeError as exc:
             raise OutputError(path, expected=f"a writable {file_format.name} file",
                               found=itk_error_text(exc)) from exc
+        _verify_written(temporary, path, volume, file_format)
     LOG.debug("wrote %s (%s)", path, volume.geometry.describe())
     return path
+
+
+def _verify_written(temporary: Path, path: Path, volume: Volume, file_format: FileFormat) -> None:
+    """Refuse a written file that does not hold the whole volume, before it is renamed into place.
+
+    ITK's NIfTI writer reports a short write (a full disk: "** ERROR: NWAD") only on stderr and
+    returns normally, leaving a truncated file; the other writers raise. So every file is
+    checked after writing: its header must announce the volume's size, and a NIfTI file must
+    hold (after decompression) every byte its header announces. The checks read the header
+    and, for .nii.gz, the gzip trailer (the whole stream only when the trailer disagrees).
+
+    Raises:
+        OutputError: the file is short or its header is not the volume's (``path`` untouched).
+    """
+    short = f"a complete {file_format.name} file of {volume.geometry.describe()}"
+    fix = "free disk space (or choose another output folder) and run again"
+    if file_format is NIFTI:
+        facts = nifti1_facts(temporary)
+        if facts is not None:
+            expected = facts.data_end
+            if temporary.name.lower().endswith(".gz"):
+                written = gzip_uncompressed_size(temporary, expected=expected)
+            else:
+                written = temporary.stat().st_size
+            if written < expected:
+                raise OutputError(path, expected=short,
+                                  found=f"only {written} of {expected} bytes reached the disk (disk full?)", fix=fix)
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(file_format.itk_io)
+    reader.SetFileName(str(temporary))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise OutputError(path, expected=short, found=f"an unreadable file ({itk_error_text(exc)})", fix=fix) from exc
+    size = tuple(reader.GetSize())[:3]
+    if size != tuple(volume.geometry.size):
+        raise OutputError(path, expected=short, found=f"a header of size {'x'.join(map(str, size))}", fix=fix)
 
 
 def write_like(array: np.ndarray, reference: Volume, path: str | os.PathLike[str], *,

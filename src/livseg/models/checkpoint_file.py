@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from livseg.errors import InputNotFoundError, UnreadableInputError
+from livseg.errors import InputNotFoundError, OutputError, UnreadableInputError
 from livseg.io.atomic import atomic_path
 
 FORMAT = "livseg-checkpoint"
@@ -27,7 +27,17 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     """Write ``payload`` (plus format tag) to ``path`` atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        try:
+            torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        except RuntimeError as exc:
+            # torch's zip writer (caffe2's inline_container) reports a short write, e.g. on a full
+            # disk, as "PytorchStreamWriter failed writing file ..." or "[enforce fail at
+            # inline_container.cc] unexpected pos"; anything else is not the file system's doing.
+            if not any(mark in str(exc) for mark in ("inline_container", "PytorchStreamWriter")):
+                raise
+            raise OutputError(path, expected="the checkpoint written in full",
+                              found=" ".join(str(exc).split())[:200],
+                              fix="free disk space (or choose another folder) and run again") from exc
     return path
 
 
