@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from livseg.errors import InvalidImageError
+from livseg.errors import ConfigError, InvalidImageError
 from livseg.metrics import STRUCTURE_MEASURES, evaluate_case, summarize
 from livseg.io.tables import to_json
 from livseg.volume import Geometry, Volume
@@ -90,3 +90,49 @@ def test_summary_counts_and_statistics_by_hand():
     text = to_json({"summary": summary, "cases": [c.as_dict() for c in cases]})
     assert "NaN" not in text
     assert set(STRUCTURE_MEASURES) <= set(json.loads(text)["cases"][0]["liver"])
+
+
+def test_a_structure_not_assessed_is_no_score():
+    reference = labels_with_tumour()
+    prediction = np.where(reference > 0, 1, 0).astype(np.uint8)   # a liver-only model's output
+    result = evaluate_case(reference, prediction, spacing_mm=SPACING, case_id="c1", structures=("liver",))
+    assert set(result.structures) == {"liver"} and result.assessed == ("liver",)
+    assert result.lesions is None and result.tumour_burden_error is None
+    as_dict = result.as_dict()
+    assert as_dict["tumour"] == {"assessed": False}
+    assert as_dict["lesions"] == {"assessed": False} and as_dict["tumour_burden"] == {"assessed": False}
+    assert as_dict["liver"]["assessed"] is True and as_dict["liver"]["dice"] == 1.0
+    # the same prediction scored as if a tumour model had run: Dice 0, 0 of 1 lesions
+    both = evaluate_case(reference, prediction, spacing_mm=SPACING, structures=("tumour", "liver"))
+    assert both.assessed == ("liver", "tumour") and both.structures["tumour"].dice == 0.0
+    with pytest.raises(ConfigError, match="structures"):
+        evaluate_case(reference, prediction, spacing_mm=SPACING, structures=("lung",))
+    with pytest.raises(ConfigError, match="structures"):
+        evaluate_case(reference, prediction, spacing_mm=SPACING, structures=())
+
+
+def test_summary_counts_only_the_cases_that_assessed_a_structure():
+    reference = labels_with_tumour()
+    liver_only = np.where(reference > 0, 1, 0).astype(np.uint8)
+    shifted = np.roll(reference, 1, axis=2)
+    assessed = evaluate_case(reference, shifted, spacing_mm=SPACING, case_id="with-tumour-model")
+    not_assessed = evaluate_case(reference, liver_only, spacing_mm=SPACING, case_id="liver-only",
+                                 structures=("liver",))
+    summary = summarize([assessed, not_assessed])
+    liver, tumour = summary["structures"]["liver"], summary["structures"]["tumour"]
+    assert liver["n_assessed"] == 2 and liver["n_not_assessed"] == 0 and liver["measures"]["dice"]["n"] == 2
+    assert tumour["assessed"] is True and tumour["n_assessed"] == 1 and tumour["n_not_assessed"] == 1
+    # the liver-only case's empty tumour is not averaged in as Dice 0
+    assert tumour["measures"]["dice"]["n"] == 1
+    assert tumour["measures"]["dice"]["mean"] == pytest.approx(assessed.structures["tumour"].dice)
+    assert tumour["dice_global"] == pytest.approx(assessed.structures["tumour"].dice)
+    assert summary["lesions"]["n_reference"] == 1 and summary["lesions"]["n_not_assessed"] == 1
+    assert summary["tumour_burden_error"]["n"] == 1 and summary["tumour_burden_error"]["n_not_assessed"] == 1
+    # no case assessed the tumour: the summary says so and holds no number for it
+    none = summarize([not_assessed])
+    tumour = none["structures"]["tumour"]
+    assert tumour["assessed"] is False and "not assessed" in tumour["note"] and tumour["dice_global"] is None
+    assert all(stats["n"] == 0 and stats["mean"] is None for stats in tumour["measures"].values())
+    assert none["lesions"]["assessed"] is False and "n_detected" not in none["lesions"]
+    assert none["tumour_burden_error"]["assessed"] is False
+    assert "NaN" not in to_json(none)

@@ -43,3 +43,26 @@ def test_non_finite_values_are_a_bug_not_data(tmp_path):
 def test_format_table():
     text = format_table([{"measure": "dice", "liver": 0.5, "tumour": None}], ["measure", "liver", "tumour"])
     assert text.splitlines()[1].split() == ["dice", "0.5000", "-"]
+
+
+def test_tables_leave_a_structure_not_assessed_empty_and_say_so(tmp_path):
+    reference = np.zeros((4, 6, 6), dtype=np.uint8)
+    reference[1:3, 1:5, 1:5] = 1
+    reference[1:3, 2:4, 2:4] = 2
+    liver_only = np.where(reference > 0, 1, 0).astype(np.uint8)
+    cases = [evaluate_case(reference, liver_only, spacing_mm=(0.7, 0.7, 2.0), case_id="a", structures=("liver",)),
+             evaluate_case(reference, reference, spacing_mm=(0.7, 0.7, 2.0), case_id="b")]
+    write_csv([case_row(c.as_dict()) for c in cases], tmp_path / "cases.csv")
+    write_csv(summary_rows(summarize(cases[:1])), tmp_path / "summary.csv", columns=SUMMARY_COLUMNS)
+    with open(tmp_path / "cases.csv", newline="") as handle:
+        a, b = list(csv.DictReader(handle))
+    assert a["tumour_assessed"] == "False" and b["tumour_assessed"] == "True"
+    assert a["tumour_dice"] == "" and a["tumour_empty"] == "" and float(b["tumour_dice"]) == 1.0
+    assert a["lesions_n_detected"] == "" and a["lesions_n_reference"] == "" and b["lesions_n_detected"] == "1"
+    assert a["tumour_burden_error"] == "" and float(a["liver_dice"]) == 1.0
+    with open(tmp_path / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    tumour = [r for r in rows if r["structure"] == "tumour"]
+    assert tumour and all(r["mean"] == "" and r["n"] == "0" and r["n_not_assessed"] == "1"
+                          and r["note"].startswith("not assessed") for r in tumour)
+    assert all(r["note"] == "" for r in rows if r["structure"] == "liver")

@@ -10,6 +10,8 @@ Typical use::
     from livseg.metrics import evaluate_case
     result = evaluate_case(reference_labels, predicted_labels, case_id="liver-001")
     result.structures["liver"].dice, result.structures["liver"].assd_mm
+    liver_only = evaluate_case(reference_labels, predicted_labels, structures=("liver",))
+    "tumour" in liver_only.structures        # False: not assessed, never a score
 
 Modules: ``overlap`` (Dice, Jaccard, VOE, RVD, FPR, FNR, global Dice), ``surface`` (ASSD,
 RMSSD, MSSD, HD95, surface Dice), ``sliver07`` (0-100 scores), ``lits`` (lesion detection,
@@ -23,6 +25,7 @@ from livseg.metrics.case import (
     STRUCTURE_MEASURES,
     CaseMetrics,
     StructureMetrics,
+    check_structures,
     evaluate_case,
     evaluate_structure,
 )
@@ -44,7 +47,7 @@ from livseg.metrics.surface import SurfaceDistances, border_voxels, surface_dist
 __all__ = [
     "CaseMetrics", "ConfusionCounts", "HUMAN_REFERENCE", "LesionDetection", "MaskPair", "OverlapScores",
     "STRUCTURES", "STRUCTURE_MEASURES", "Sliver07Scores", "StructureMetrics", "SurfaceDistances",
-    "border_voxels", "check_label_map", "confusion_counts", "describe", "detect_lesions", "dice_global",
+    "border_voxels", "check_label_map", "check_structures", "confusion_counts", "describe", "detect_lesions", "dice_global",
     "evaluate_case", "evaluate_structure", "mask_pair", "overlap_from_counts", "overlap_scores",
     "sliver07_scores", "structure_mask", "summarize", "surface_distances", "tumour_burden",
     "tumour_burden_error",

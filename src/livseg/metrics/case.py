@@ -14,6 +14,12 @@ count each kind):
 
 ``None`` means undefined; it is JSON null, an empty CSV cell, and is left out of (and counted
 next to) every mean, so no average ever hides a NaN.
+
+*Not assessed* is another thing: a prediction made without a tumour model says nothing about
+tumours, so scoring its (empty) tumour label would report a failure (Dice 0, "0 of 79 lesions
+detected") that is only an absence. ``evaluate_case(..., structures=("liver",))`` leaves such
+a structure out of ``CaseMetrics.structures``; its lesions and tumour burden are None, and
+``as_dict`` writes ``{"assessed": false}`` in their place, never a score.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from livseg.errors import ConfigError
 from livseg.metrics.lits import LesionDetection, detect_lesions, tumour_burden
 from livseg.metrics.masks import MaskLike, mask_pair
 from livseg.metrics.overlap import ConfusionCounts, counts_of, overlap_from_counts
@@ -124,33 +131,55 @@ def _sliver07(empty: str, voe, rvd, assd, rmssd, mssd) -> Sliver07Scores:
     return sliver07_scores(voe_pct=voe, rvd_pct=rvd, assd_mm=assd, rmssd_mm=rmssd, mssd_mm=mssd)
 
 
+NOT_ASSESSED: dict = {"assessed": False}
+
+
 @dataclass(frozen=True)
 class CaseMetrics:
     """Every measure of one case.
 
     Attributes:
         case_id: the case's identifier.
-        structures: "liver" and "tumour" -> StructureMetrics.
-        lesions: lesion-wise tumour detection (LiTS, IoU > 0.5).
-        reference_tumour_burden, prediction_tumour_burden: tumour / liver volume (None: no liver).
+        structures: assessed structure ("liver", "tumour") -> StructureMetrics; a structure
+            the prediction did not assess (no tumour model ran) is absent.
+        lesions: lesion-wise tumour detection (LiTS, IoU > 0.5); None when the tumour was not
+            assessed.
+        reference_tumour_burden, prediction_tumour_burden: tumour / liver volume (None: no
+            liver, or the tumour was not assessed).
     """
 
     case_id: str
     structures: dict[str, StructureMetrics]
-    lesions: LesionDetection
+    lesions: LesionDetection | None
     reference_tumour_burden: float | None
     prediction_tumour_burden: float | None
 
     @property
+    def assessed(self) -> tuple[str, ...]:
+        """The structures evaluated, in ``STRUCTURES`` order."""
+        return tuple(name for name in STRUCTURES if name in self.structures)
+
+    @property
+    def tumour_assessed(self) -> bool:
+        return "tumour" in self.structures
+
+    @property
     def tumour_burden_error(self) -> float | None:
-        """|prediction burden - reference burden|; None when either has no liver."""
+        """|prediction burden - reference burden|; None when either has no liver or no tumour was assessed."""
         if self.reference_tumour_burden is None or self.prediction_tumour_burden is None:
             return None
         return abs(self.prediction_tumour_burden - self.reference_tumour_burden)
 
     def as_dict(self) -> dict:
+        """{"case_id", "liver", "tumour", "lesions", "tumour_burden"}; ``{"assessed": false}`` for what was not assessed."""
         out: dict = {"case_id": self.case_id}
-        out.update({name: metrics.as_dict() for name, metrics in self.structures.items()})
+        for name in STRUCTURES:
+            metrics = self.structures.get(name)
+            out[name] = dict(NOT_ASSESSED) if metrics is None else {"assessed": True, **metrics.as_dict()}
+        if not self.tumour_assessed or self.lesions is None:
+            out["lesions"] = dict(NOT_ASSESSED)
+            out["tumour_burden"] = dict(NOT_ASSESSED)
+            return out
         out["lesions"] = self.lesions.as_dict()
         out["tumour_burden"] = {"reference": self.reference_tumour_burden,
                                 "prediction": self.prediction_tumour_burden,
@@ -158,10 +187,25 @@ class CaseMetrics:
         return out
 
 
+def check_structures(structures: Sequence[str]) -> tuple[str, ...]:
+    """``structures`` as a tuple in ``STRUCTURES`` order, after checking the names.
+
+    Raises:
+        ConfigError: an unknown name, or none at all.
+    """
+    names = [str(name).strip() for name in structures]
+    unknown = [name for name in names if name not in STRUCTURES]
+    if unknown or not names:
+        raise ConfigError("structures", expected=f"one or more of {', '.join(STRUCTURES)}",
+                          found=", ".join(unknown) if unknown else "none",
+                          fix="e.g. --structures liver, or --structures liver,tumour")
+    return tuple(name for name in STRUCTURES if name in names)
+
+
 def evaluate_case(reference: Volume | np.ndarray, prediction: Volume | np.ndarray, *,
                   case_id: str = "case", spacing_mm: Sequence[float] | None = None,
                   tolerance_mm: float = DEFAULT_TOLERANCE_MM, connectivity: int = 6,
-                  method: str = "edt") -> CaseMetrics:
+                  method: str = "edt", structures: Sequence[str] = tuple(STRUCTURES)) -> CaseMetrics:
     """Evaluate a predicted 0/1/2 label map against the reference label map.
 
     Args:
@@ -170,18 +214,28 @@ def evaluate_case(reference: Volume | np.ndarray, prediction: Volume | np.ndarra
         case_id: recorded in the result.
         tolerance_mm: surface-Dice tolerance, mm.
         connectivity: lesion connectivity for detection (6 as LiTS).
+        structures: the structures the prediction assessed (default both); e.g. ("liver",)
+            for a prediction made without a tumour model: the tumour is then not scored at
+            all (absent from ``structures``, lesions and burden None), never scored as missed.
+
+    Raises:
+        ConfigError: an unknown structure name. InvalidImageError: a map with other labels.
     """
+    assessed = check_structures(structures)
     check_label_map(reference, subject=_name(reference, "reference"))
     check_label_map(prediction, subject=_name(prediction, "prediction"))
-    structures = {}
-    for name in STRUCTURES:
+    results = {}
+    for name in assessed:
         ref_mask = _as_mask_input(reference, name)
         pred_mask = _as_mask_input(prediction, name)
-        structures[name] = evaluate_structure(ref_mask, pred_mask, structure=name, spacing_mm=spacing_mm,
-                                              tolerance_mm=tolerance_mm, method=method)
+        results[name] = evaluate_structure(ref_mask, pred_mask, structure=name, spacing_mm=spacing_mm,
+                                           tolerance_mm=tolerance_mm, method=method)
+    if "tumour" not in assessed:
+        return CaseMetrics(case_id=case_id, structures=results, lesions=None,
+                           reference_tumour_burden=None, prediction_tumour_burden=None)
     lesions = detect_lesions(_as_mask_input(reference, "tumour"), _as_mask_input(prediction, "tumour"),
                              spacing_mm=spacing_mm, connectivity=connectivity)
-    return CaseMetrics(case_id=case_id, structures=structures, lesions=lesions,
+    return CaseMetrics(case_id=case_id, structures=results, lesions=lesions,
                        reference_tumour_burden=tumour_burden(reference),
                        prediction_tumour_burden=tumour_burden(prediction))
 

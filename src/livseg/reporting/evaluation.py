@@ -25,7 +25,8 @@ from typing import Any
 from livseg.errors import DatasetError, InputNotFoundError, UnreadableInputError
 from livseg.metrics.lits import LesionDetection
 from livseg.metrics.overlap import ConfusionCounts, dice_global
-from livseg.metrics.summary import EMPTY_KINDS, describe
+from livseg.metrics.summary import EMPTY_KINDS, NOT_ASSESSED_NOTE, describe
+from livseg.reporting.tables import is_assessed
 
 METRICS_FILE, CASES_FILE = "metrics.json", "cases.csv"
 STRUCTURES = ("liver", "tumour")
@@ -41,7 +42,8 @@ class Evaluation:
         folder: the evaluation folder.
         source: the file read (metrics.json or cases.csv).
         cases: one dict per case as in metrics.json: ``case_id``, ``liver`` and ``tumour``
-            (measure -> value or None, ``empty``), ``lesions``, ``tumour_burden``.
+            (measure -> value or None, ``empty``; ``{"assessed": False}`` for a structure the
+            prediction did not assess), ``lesions``, ``tumour_burden``.
         summary: as ``livseg.metrics.summarize`` returns it (rebuilt from cases.csv if needed).
         settings: the evaluation's settings (empty when read from cases.csv).
     """
@@ -131,35 +133,56 @@ def _from_csv(folder: Path, path: Path) -> Evaluation:
             if prefix is None:
                 continue
             key = column[len(prefix) + 1:]
+            if key == "assessed":
+                case.setdefault(prefix, {})[key] = text.strip().lower() not in ("false", "0", "no")
+                continue
             try:
                 value: Any = text if key == "empty" else _number(text)
             except ValueError as exc:
                 raise UnreadableInputError(path, expected=f"a number in column {column}",
                                            found=repr(text), detail=f"case {row['case_id']}") from exc
             case.setdefault(prefix, {})[key] = value
+        for structure in STRUCTURES:  # a structure not assessed: its empty cells are no values
+            if case.get(structure, {}).get("assessed") is False:
+                case[structure] = {"assessed": False}
+                if structure == "tumour":
+                    case["lesions"] = {"assessed": False}
+                    case["tumour_burden"] = {"assessed": False}
         cases.append(case)
     return Evaluation(folder=folder, source=path, cases=cases, summary=summary_of(cases), settings={})
 
 
 def summary_of(cases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parts of ``livseg.metrics.summarize`` the report shows, from case dicts."""
+    """The parts of ``livseg.metrics.summarize`` the report shows, from case dicts.
+
+    As there, a structure counts only the cases that assessed it (``n_assessed``,
+    ``n_not_assessed``, ``assessed``, and a ``note`` when none did).
+    """
     summary: dict[str, Any] = {"n_cases": len(cases), "structures": {}}
     for structure in STRUCTURES:
-        blocks = [case.get(structure, {}) for case in cases]
-        measures = sorted({key for block in blocks for key, value in block.items() if key != "empty"})
+        blocks = [case.get(structure, {}) for case in cases if is_assessed(case.get(structure, {}))]
+        measures = sorted({key for block in blocks for key, value in block.items()
+                           if key not in ("empty", "assessed")})
         counts = None
-        if all(all(block.get(k) is not None for k in ("tp", "fp", "fn")) for block in blocks):
+        if blocks and all(all(block.get(k) is not None for k in ("tp", "fp", "fn")) for block in blocks):
             counts = [ConfusionCounts(tp=int(b["tp"]), fp=int(b["fp"]), fn=int(b["fn"]), tn=0, voxel_volume_mm3=1.0)
                       for b in blocks]
         summary["structures"][structure] = {
+            "assessed": bool(blocks),
+            "n_assessed": len(blocks),
+            "n_not_assessed": len(cases) - len(blocks),
             "n_empty": {kind: sum(1 for b in blocks if b.get("empty") == kind) for kind in EMPTY_KINDS},
             "dice_global": dice_global(counts) if counts is not None else None,
             "measures": {m: describe(b.get(m) for b in blocks) for m in measures},
         }
+        if not blocks:
+            summary["structures"][structure]["note"] = NOT_ASSESSED_NOTE
     keys = ("n_reference", "n_prediction", "n_detected", "n_matched_prediction")
-    lesions = [case.get("lesions", {}) for case in cases]
-    if lesions and all(isinstance(item.get(k), (int, float)) for item in lesions for k in keys):
+    lesions = [case.get("lesions", {}) for case in cases if is_assessed(case.get("lesions", {}))]
+    if not lesions and cases:
+        summary["lesions"] = {"assessed": False, "n_not_assessed": len(cases), "note": NOT_ASSESSED_NOTE}
+    elif lesions and all(isinstance(item.get(k), (int, float)) for item in lesions for k in keys):
         pooled = sum((LesionDetection(*(int(item[k]) for k in keys)) for item in lesions),
                      LesionDetection(0, 0, 0, 0))
-        summary["lesions"] = pooled.as_dict()
+        summary["lesions"] = {**pooled.as_dict(), "n_not_assessed": len(cases) - len(lesions)}
     return summary

@@ -48,6 +48,7 @@ from livseg.reporting.figures import (
     learning_curves_png,
     overlay_png,
 )
+from livseg.reporting.tables import is_assessed
 from livseg.reporting.run_folder import config_files, find_training_log, read_config_text, read_training_log
 from livseg.reporting.views import DEFAULT_MARGIN_MM, ortho_views
 from livseg.version import versions
@@ -58,6 +59,8 @@ NOCRF_STYLE = ContourStyle("prediction_nocrf", "without CRF", "#ff4fd8", 1.9)
 WITH_CRF_STYLE = ContourStyle("prediction", "with CRF", "#ffb000", 1.2)
 EMPTY_LABELS = {"none": "neither empty", "both": "both empty", "reference": "reference empty",
                 "prediction": "prediction empty"}
+#: What a cell shows for a structure the prediction did not assess (no tumour model ran).
+NOT_ASSESSED = "not assessed"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class ReportRequest:
 
 @dataclass(frozen=True)
 class CrfChange:
-    """Dice of one case's prediction without and with the CRF, per structure."""
+    """Dice of one case's prediction without and with the CRF, per structure it assessed."""
 
     case_id: str
     without: dict[str, float]
@@ -134,13 +137,22 @@ def _structure_table(evaluation: Evaluation, structure: str) -> str:
     for index, case in enumerate(evaluation.cases):
         block = case.get(structure, {})
         context = {"data-table": "metrics", "data-case": case["case_id"], "data-structure": structure}
+        if not is_assessed(block):
+            rows.append(f"<tr><th><a href=\"#{_case_anchor(index)}\">{H.esc(case['case_id'])}</a></th>"
+                        f"{_not_assessed_cell(len(MEASURES) + 1, context)}</tr>")
+            continue
         cells = "".join(_value_cell(block.get(m.key), m.key, context) for m in MEASURES)
         empty = block.get("empty", "")
         flag = "flag" if empty not in ("none", "") else None
         rows.append(f"<tr><th><a href=\"#{_case_anchor(index)}\">{H.esc(case['case_id'])}</a></th>{cells}"
                     f"<td{H.attributes({'class': flag, **context, 'data-measure': 'empty', 'data-value': empty})}>"
                     f"{H.esc(EMPTY_LABELS.get(empty, empty))}</td></tr>")
-    measures = evaluation.summary.get("structures", {}).get(structure, {}).get("measures", {})
+    summary = evaluation.summary.get("structures", {}).get(structure, {})
+    measures = summary.get("measures", {})
+    if summary.get("assessed") is False:
+        context = {"data-table": "metrics", "data-stat": "all", "data-structure": structure}
+        rows.append(f"<tr class=\"stat\"><th>mean, std, median</th>{_not_assessed_cell(len(MEASURES) + 1, context)}</tr>")
+        return H.table(header, rows)
     for stat in ("mean", "std", "median"):
         context = {"data-table": "metrics", "data-stat": stat, "data-structure": structure}
         cells = "".join(_value_cell(measures.get(m.key, {}).get(stat), m.key, context) for m in MEASURES)
@@ -148,11 +160,25 @@ def _structure_table(evaluation: Evaluation, structure: str) -> str:
     return H.table(header, rows)
 
 
+def _not_assessed_cell(span: int, context: dict[str, object]) -> str:
+    """One cell over ``span`` columns saying the structure was not assessed (no value, no score)."""
+    data = {"colspan": span, "class": "undefined", **context, "data-assessed": "false"}
+    return f"<td{H.attributes(data)}>{NOT_ASSESSED} (the prediction did not segment it: no tumour model ran)</td>"
+
+
+def _structure_assessed(evaluation: Evaluation, structure: str) -> bool:
+    return evaluation.summary.get("structures", {}).get(structure, {}).get("assessed") is not False
+
+
 def _empty_counts_table(evaluation: Evaluation) -> str:
     header = ["structure", *EMPTY_LABELS.values(), "Dice global"]
     rows = []
     for structure in STRUCTURES:
         block = evaluation.summary.get("structures", {}).get(structure, {})
+        if block.get("assessed") is False:
+            context = {"data-table": "empty", "data-structure": structure}
+            rows.append(f"<tr><th>{structure}</th>{_not_assessed_cell(len(EMPTY_LABELS) + 1, context)}</tr>")
+            continue
         counts = block.get("n_empty", {})
         cells = "".join(f"<td{H.attributes({'class': 'num', 'data-table': 'empty', 'data-structure': structure, 'data-empty': kind})}>"
                         f"{H.esc(counts.get(kind, 0))}</td>" for kind in EMPTY_LABELS)
@@ -166,6 +192,9 @@ def _lesion_lines(evaluation: Evaluation) -> str:
     lesions = evaluation.summary.get("lesions")
     if not isinstance(lesions, dict):
         return ""
+    if not is_assessed(lesions):
+        return ("<p data-lesions=\"not-assessed\">Tumour lesions and tumour burden: not assessed "
+                "(no tumour model ran for any prediction).</p>")
     text = (f"Tumour lesions (connected components; a match needs IoU &gt; 0.5): "
             f"{H.esc(lesions.get('n_detected'))} of {H.esc(lesions.get('n_reference'))} reference lesions detected "
             f"(recall {H.esc(format_value(lesions.get('recall'), 'recall'))}), "
@@ -188,10 +217,12 @@ def _summary_cards(evaluation: Evaluation) -> str:
              ("mean liver Dice", format_value(mean("liver", "dice"), "dice")),
              ("mean liver SLiver07 score", format_value(mean("liver", "sliver07_score"), "score")),
              ("mean liver ASSD (mm)", format_value(mean("liver", "assd_mm"), "mm")),
-             ("mean tumour Dice", format_value(mean("tumour", "dice"), "dice"))]
+             ("mean tumour Dice", format_value(mean("tumour", "dice"), "dice")
+              if _structure_assessed(evaluation, "tumour") else NOT_ASSESSED)]
     lesions = evaluation.summary.get("lesions")
     if isinstance(lesions, dict):
-        cards.append(("tumour lesions detected", f"{lesions.get('n_detected')} / {lesions.get('n_reference')}"))
+        cards.append(("tumour lesions detected", f"{lesions.get('n_detected')} / {lesions.get('n_reference')}"
+                      if is_assessed(lesions) else NOT_ASSESSED))
     return "<div class=\"cards\">" + "".join(
         f"<div class=\"card\"><div class=\"value\">{H.esc(v)}</div><div class=\"label\">{H.esc(k)}</div></div>"
         for k, v in cards) + "</div>"
@@ -216,7 +247,8 @@ def _metrics_section(evaluation: Evaluation) -> str:
 
 
 def _boxplot_section(evaluation: Evaluation) -> str:
-    values = {s: {m.key: evaluation.values(s, m.key) for m in MEASURES} for s in STRUCTURES}
+    shown = [s for s in STRUCTURES if _structure_assessed(evaluation, s)] or ["liver"]
+    values = {s: {m.key: evaluation.values(s, m.key) for m in MEASURES} for s in shown}
     png = boxplots_png(values)
     return ("<section id=\"distributions\"><h2>Distributions across cases</h2>"
             + H.figure(png, "box plots of Dice, VOE, RVD, ASSD, RMSSD, MSSD, HD95 and SLiver07 score for liver "
@@ -252,8 +284,11 @@ def _case_caption(volumes: CaseVolumes, views, margin_mm: float) -> str:
 def _metric_title(case: dict) -> str:
     parts = [str(case["case_id"])]
     for structure in STRUCTURES:
-        dice = case.get(structure, {}).get("dice")
-        parts.append(f"{structure} Dice {format_value(dice, 'dice')}")
+        block = case.get(structure, {})
+        if not is_assessed(block):
+            parts.append(f"{structure} {NOT_ASSESSED}")
+            continue
+        parts.append(f"{structure} Dice {format_value(block.get('dice'), 'dice')}")
     return "   |   ".join(parts)
 
 
@@ -286,8 +321,9 @@ def _cases_and_crf(evaluation: Evaluation, locator: CaseLocator | None, margin_m
                        + H.figure(png, f"axial, coronal and sagittal slices of {case_id} with reference and "
                                        "prediction contours", _case_caption(volumes, views, margin_mm)))
         if "prediction_nocrf" in volumes.labels:
-            change = CrfChange(case_id, {s: _dice(volumes, "prediction_nocrf", s) for s in STRUCTURES},
-                               {s: _dice(volumes, "prediction", s) for s in STRUCTURES})
+            assessed = [s for s in STRUCTURES if is_assessed(case.get(s, {}))]
+            change = CrfChange(case_id, {s: _dice(volumes, "prediction_nocrf", s) for s in assessed},
+                               {s: _dice(volumes, "prediction", s) for s in assessed})
             changes.append(change)
             title = f"{case_id}   |   liver Dice {change.without['liver']:.4f} \u2192 {change.with_crf['liver']:.4f}"
             crf_png = overlay_png(views, (REFERENCE_STYLE, NOCRF_STYLE, WITH_CRF_STYLE), title)
@@ -315,8 +351,11 @@ def _crf_section(changes: Sequence[CrfChange], figures: Sequence[str]) -> str:
     for change in changes:
         cells = ""
         for structure in STRUCTURES:
-            before, after = change.without[structure], change.with_crf[structure]
             context = {"data-table": "crf", "data-case": change.case_id, "data-structure": structure}
+            if structure not in change.with_crf:
+                cells += _not_assessed_cell(3, context)
+                continue
+            before, after = change.without[structure], change.with_crf[structure]
             cells += _value_cell(before, "dice", {**context, "data-crf": "without"})
             cells += _value_cell(after, "dice", {**context, "data-crf": "with"})
             cells += f"<td class=\"num\">{after - before:+.4f}</td>"
