@@ -312,3 +312,27 @@ def test_a_source_that_is_not_a_dicom_series_is_refused(dcmqi, dcmqi_case, tmp_p
     with pytest.raises(DicomSeriesError, match="DICOM series") as caught:
         write_dicom_seg(labels, nrrd, tmp_path / "x.dcm")
     assert "liver_seg.nrrd" in str(caught.value) and not list(tmp_path.iterdir())
+
+
+def test_a_liver_only_seg_has_no_tumour_segment_and_reads_back(dcmqi, dcmqi_case, tmp_path):
+    """A prediction made without a tumour model: one segment (Liver), no empty 'Liver tumour'."""
+    from livseg.io.dicom_seg import assessed_structures
+
+    ct, labels = dcmqi_case
+    liver_only = Volume((labels.array > 0).astype(np.uint8), ct.geometry, source="liver-only labels")
+    seg = write_dicom_seg(liver_only, ct, tmp_path / "liver.dcm", structures=("liver",))
+    ds = pydicom.dcmread(seg)
+    assert [item.SegmentLabel for item in ds.SegmentSequence] == ["Liver"]
+    assert int(ds.NumberOfFrames) == ct.geometry.size[2]          # one frame per slice, one segment
+    assert "tumour" not in ds.ContentDescription.lower()
+    back = read_volume(seg, kind="label")
+    np.testing.assert_array_equal(back.array, liver_only.array)
+    assert assessed_structures(back) == ("liver",)
+    both = read_volume(write_dicom_seg(liver_only, ct, tmp_path / "both.dcm"), kind="label")
+    assert assessed_structures(both) == ("liver", "tumour")          # an empty tumour segment was written
+    assert assessed_structures(ct) is None                           # not a SEG: it says nothing
+    with pytest.raises(InvalidImageError, match=r"label values 0 and \[1\]"):   # a tumour voxel, not assessed
+        write_dicom_seg(labels, ct, tmp_path / "bad.dcm", structures=("liver",))
+    with pytest.raises(ConfigError, match="structures"):
+        write_dicom_seg(liver_only, ct, tmp_path / "bad.dcm", structures=("lung",))
+    assert not (tmp_path / "bad.dcm").exists()

@@ -12,7 +12,10 @@ label       segmented property category                        segmented propert
 2 tumour    SCT 49755003 "Morphologically Abnormal Structure"  SCT 108369006 "Neoplasm"
 ==========  =================================================  ========================
 
-(the tumour segment also names the liver, SCT 10200004, as its anatomic region). The SEG is
+(the tumour segment also names the liver, SCT 10200004, as its anatomic region). Only the
+structures that were assessed get a segment: a prediction made without a tumour model is
+written with ``structures=("liver",)`` and holds no "Liver tumour" segment (an empty one would
+claim that a tumour search found nothing). The SEG is
 BINARY, references every slice of the source series, keeps a frame for every slice and
 segment even where the mask is empty (so the SEG alone defines the whole grid) and names
 livseg and its version as the segmentation algorithm (family DCM 123110 "Artificial
@@ -22,6 +25,9 @@ Reading maps each segment back to a label by its property type code (Liver -> 1,
 Neoplasm -> 2; the retired SNOMED-RT equivalents such as SRT T-62000 match too), else by its
 segment label text; segments matching neither are skipped with a warning. Where segments
 overlap, the higher label wins (a tumour inside a "Liver" segment that includes it stays 2).
+``meta["segments"]`` says which labels the SEG holds, so a reader can tell a SEG without a
+tumour segment (tumour not assessed) from one whose tumour segment is empty
+(:func:`assessed_structures`).
 
 The DICOM objects are built and parsed by highdicom; livseg adds the grid checks.
 """
@@ -33,7 +39,7 @@ import os
 import warnings
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import highdicom as hd
 import numpy as np
@@ -57,6 +63,8 @@ from livseg.volume import SPACING_TOL_MM, Geometry, Volume
 LOG = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT_LABELS: Mapping[int, str] = MappingProxyType({1: "Liver", 2: "Liver tumour"})
+#: livseg label value of each structure a SEG may hold a segment for.
+STRUCTURE_LABELS: Mapping[str, int] = MappingProxyType({"liver": 1, "tumour": 2})
 
 # (category, property type, anatomic regions) per livseg label value.
 _SEGMENT_CODES = {
@@ -85,6 +93,7 @@ def write_dicom_seg(
     out_path: str | os.PathLike[str],
     *,
     segment_labels: Mapping[int, str] = DEFAULT_SEGMENT_LABELS,
+    structures: Sequence[str] | None = None,
 ) -> Path:
     """Write ``labels`` as a BINARY DICOM SEG that references the CT series it was made from.
 
@@ -97,6 +106,9 @@ def write_dicom_seg(
         out_path: the SEG file to write (written atomically; parent folders are created).
         segment_labels: {label value: segment label text}; one segment per entry, in
             ascending label order (segment numbers 1, 2, ...). Values 1 and 2 only.
+        structures: the structures the prediction assessed ("liver", "tumour"); only those
+            get a segment (``("liver",)`` for a prediction made without a tumour model: no
+            tumour segment at all). None: every entry of ``segment_labels``.
 
     Returns:
         ``out_path`` as a Path.
@@ -107,6 +119,8 @@ def write_dicom_seg(
         DicomSeriesError: ``source`` was not read from a DICOM series, or its files changed.
     """
     out_path = Path(out_path)
+    if structures is not None:
+        segment_labels = _segments_of(structures, segment_labels)
     described = _check_segment_labels(segment_labels)
     _check_label_values(labels, described)
 
@@ -154,10 +168,32 @@ def _build_seg(ordered: list[pydicom.Dataset], masks: np.ndarray,
         software_versions=__version__,
         device_serial_number="n/a",
         content_label=_CONTENT_LABEL,
-        content_description="livseg liver and liver tumour segmentation",
+        content_description="livseg " + " and ".join(
+            str(d.segment_label).lower() for d in descriptions) + " segmentation",
         series_description="livseg segmentation",
         omit_empty_frames=False,
     )
+
+
+def _segments_of(structures: Sequence[str], segment_labels: Mapping[int, str]) -> dict[int, str]:
+    """The entries of ``segment_labels`` for the assessed ``structures``."""
+    unknown = [name for name in structures if name not in STRUCTURE_LABELS]
+    if unknown or not structures:
+        raise ConfigError("structures", expected=f"one or more of {', '.join(STRUCTURE_LABELS)}",
+                          found=", ".join(map(str, unknown)) if unknown else "none")
+    values = {STRUCTURE_LABELS[name] for name in structures}
+    return {value: text for value, text in segment_labels.items() if value in values}
+
+
+def assessed_structures(seg_labels: Volume) -> tuple[str, ...] | None:
+    """The structures a SEG read by :func:`read_dicom_seg` holds segments for, e.g. ("liver",).
+
+    None when ``seg_labels`` was not read from a DICOM SEG (the file says nothing about it).
+    """
+    if seg_labels.meta.get("format") != "dicom-seg":
+        return None
+    values = set(dict(seg_labels.meta.get("segments") or {}).values())
+    return tuple(name for name, value in STRUCTURE_LABELS.items() if value in values)
 
 
 def _check_segment_labels(segment_labels: Mapping[int, str]) -> list[int]:
@@ -436,4 +472,4 @@ def _referenced_series_uid(seg: pydicom.Dataset) -> str | None:
     return str(series[0].SeriesInstanceUID) if series else None
 
 
-__all__ = ["DEFAULT_SEGMENT_LABELS", "read_dicom_seg", "write_dicom_seg"]
+__all__ = ["DEFAULT_SEGMENT_LABELS", "STRUCTURE_LABELS", "assessed_structures", "read_dicom_seg", "write_dicom_seg"]
