@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 import struct
 
@@ -154,17 +156,49 @@ def test_rgb_image(tmp_path, suffix):
         read_volume(path)
 
 
-def test_nan_and_inf_voxels(tmp_path, ct_volume):
-    array = ct_volume.array.astype(np.float32)
+@pytest.mark.parametrize("suffix, dtype", [(suffix, dtype) for suffix in (".nrrd", ".mha", ".nii", ".nii.gz")
+                                           for dtype in (np.float32, np.float64)] + [(".mrc", np.float32)])
+def test_nan_and_inf_voxels(tmp_path, ct_volume, suffix, dtype):
+    """Every format refuses them, NIfTI included (ITK's NIfTI reader turns them into 0, which
+    was then segmented as 0 HU)."""
+    array = ct_volume.array.astype(dtype)
     array[1, 2, 3] = np.nan
     array[4, 0, 1] = np.inf
     array[4, 0, 2] = np.nan
-    path = write_volume(ct_volume.with_array(array), tmp_path / "ct.nrrd")
-    with pytest.raises(InvalidImageError) as info:
-        read_volume(path)
-    message = one_line(info.value, path)
-    assert "expected finite voxel values, found 2 NaN and 1 infinite voxels (first at x,y,z index (3, 2, 1))" \
-        in message
+    if suffix == ".mrc":  # MRC stores float32 only
+        import warnings
+
+        import mrcfile
+
+        path = tmp_path / "ct.mrc"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile warns about the NaN we put there
+            with mrcfile.new(path) as mrc:
+                mrc.set_data(array)
+    else:
+        path = write_volume(ct_volume.with_array(array), tmp_path / f"ct{suffix}")
+    for kind in ("any", "ct"):
+        with pytest.raises(InvalidImageError) as info:
+            read_volume(path, kind=kind)
+        message = one_line(info.value, path)
+        assert "expected finite voxel values, found 2 NaN and 1 infinite voxels (first at x,y,z index (3, 2, 1))" \
+            in message
+    inspected = read_volume(path, allow_non_finite=True)
+    assert int(np.isnan(inspected.array).sum()) == 2 and int(np.isinf(inspected.array).sum()) == 1
+
+
+def test_info_counts_non_finite_voxels(tmp_path, ct_volume, run_cli):
+    array = ct_volume.array.astype(np.float32)
+    array[0] = np.nan
+    path = write_volume(ct_volume.with_array(array), tmp_path / "ct.nii.gz")
+    code, out, _ = run_cli("info", path)
+    assert code == 0 and f"{array[0].size} NaN and 0 infinite voxels" in out
+    code, out, _ = run_cli("info", path, "--json")
+    summary = json.loads(out)
+    assert summary["non_finite"] == {"nan": array[0].size, "inf": 0}
+    assert summary["intensity"]["min"] == pytest.approx(float(np.nanmin(array)))
+    code, _, err = run_cli("predict", path, "-o", tmp_path / "mask.nii.gz")
+    assert code != 0 and "NaN" in err and str(path) in err and not (tmp_path / "mask.nii.gz").exists()
 
 
 def test_zero_size_volume(tmp_path):

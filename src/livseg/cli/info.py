@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     volume = read_volume(args.path, kind="label" if args.label else "any",
-                         series_uid=args.series, spacing_mm=args.spacing_mm)
+                         series_uid=args.series, spacing_mm=args.spacing_mm, allow_non_finite=not args.label)
     summary = summarize(volume, label=True if args.label else None)
     if args.json:
         print(json.dumps(summary, sort_keys=False))
@@ -79,11 +79,18 @@ def format_text(summary: dict) -> str:
         rescale = dicom.get("rescale") or {}
         rows.append(("rescale", f"slope {rescale.get('slope')} intercept {rescale.get('intercept')} (applied)"))
     stats = summary["intensity"]
-    rows.append(("intensity", f"min {stats['min']:g}  max {stats['max']:g}  "
-                              f"mean {stats['mean']:.6g}  std {stats['std']:.6g}"))
-    if not summary["is_label"]:
-        rows.append(("percentiles", "  ".join(f"{key} {value:g}"
-                                              for key, value in stats["percentiles"].items())))
+    bad = summary["non_finite"]
+    if bad["nan"] or bad["inf"]:
+        rows.append(("non-finite", f"{bad['nan']} NaN and {bad['inf']} infinite voxels "
+                                   "(refused for segmentation and evaluation; statistics below are of the rest)"))
+    if stats is None:
+        rows.append(("intensity", "no finite voxel"))
+    else:
+        rows.append(("intensity", f"min {stats['min']:g}  max {stats['max']:g}  "
+                                  f"mean {stats['mean']:.6g}  std {stats['std']:.6g}"))
+        if not summary["is_label"]:
+            rows.append(("percentiles", "  ".join(f"{key} {value:g}"
+                                                  for key, value in stats["percentiles"].items())))
     for warning in summary.get("warnings", []):
         rows.append(("warning", warning))
     width = max(len(key) for key, _ in rows)

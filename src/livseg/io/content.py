@@ -72,7 +72,15 @@ def _first_index_xyz(mask: np.ndarray) -> tuple[int, int, int]:
     return int(i), int(j), int(k)
 
 
-def check_content(volume: Volume, kind: str = "any") -> Volume:
+def non_finite_counts(array: np.ndarray) -> tuple[int, int]:
+    """(NaN voxels, infinite voxels) of ``array`` (0, 0 for integer data)."""
+    if array.dtype.kind != "f":
+        return 0, 0
+    nan = int(np.count_nonzero(np.isnan(array)))
+    return nan, int(np.count_nonzero(~np.isfinite(array))) - nan
+
+
+def check_content(volume: Volume, kind: str = "any", *, allow_non_finite: bool = False) -> Volume:
     """Check ``volume`` for ``kind`` (module doc); returns it, or a converted copy.
 
     The result has ``kind`` as its :attr:`Volume.kind`.
@@ -94,6 +102,8 @@ def check_content(volume: Volume, kind: str = "any") -> Volume:
             bad = ~finite
             nan = int(np.isnan(array).sum())
             inf = int(bad.sum()) - nan
+            if allow_non_finite and kind == "any":  # inspection (livseg info): counted, not refused
+                return volume
             raise InvalidImageError(
                 source, expected="finite voxel values",
                 found=f"{nan} NaN and {inf} infinite voxels (first at x,y,z index {_first_index_xyz(bad)})",

@@ -23,6 +23,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 _TEXT_HEADER_BYTES = 65536  # NRRD / MetaImage headers are far smaller
 _NIFTI1_HEADER_BYTES = 348
 _CHUNK = 1 << 20
@@ -73,12 +75,20 @@ class NiftiFacts:
         pixdim_xyz: pixdim[1..3] as stored (0 or negative means not recorded).
         qform_code, sform_code: 0 means that transform is absent.
         data_end: vox_offset + the voxel bytes the dims and bitpix call for.
+        data_start: where the voxels start (vox_offset), bytes.
+        datatype: the NIfTI datatype code (16 float32, 64 float64, 4 int16, ...).
+        byte_order: "<" or ">".
+        dims_xyz: dim[1..3].
     """
 
     pixdim_xyz: tuple[float, float, float]
     qform_code: int
     sform_code: int
     data_end: int
+    data_start: int = 352
+    datatype: int = 0
+    byte_order: str = "<"
+    dims_xyz: tuple[int, int, int] = (0, 0, 0)
 
 
 def nifti1_facts(path: Path) -> NiftiFacts | None:
@@ -109,7 +119,49 @@ def nifti1_facts(path: Path) -> NiftiFacts | None:
         qform_code=int(qform_code),
         sform_code=int(sform_code),
         data_end=start + voxels * max(int(bitpix), 0) // 8,
+        data_start=start,
+        datatype=int(struct.unpack_from(endian + "h", header, 70)[0]),
+        byte_order=endian,
+        dims_xyz=(max(int(dim[1]), 0), max(int(dim[2]), 0), max(int(dim[3]), 0)),
     )
+
+
+#: NIfTI datatype codes of real floating-point voxels -> numpy type.
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+
+
+def nifti_non_finite(path: Path, facts: NiftiFacts) -> tuple[np.ndarray, np.ndarray] | None:
+    """Flat indices and values of the NaN/Inf voxels stored in a float NIfTI file, read from the
+    file's own bytes (ITK's reader turns them into 0); None when the file stores no float
+    voxels or has none of them.
+
+    Indices are in storage order (x fastest), i.e. into ``array.ravel()`` of the (z, y, x)
+    array ITK returns. Read in chunks: memory stays small whatever the volume's size.
+    """
+    code = NIFTI_FLOAT_TYPES.get(facts.datatype)
+    if code is None:
+        return None
+    dtype = np.dtype(facts.byte_order + code)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    indices, values = [], []
+    total = math.prod(facts.dims_xyz)  # the first volume: a 4D file's first time point
+    chunk_voxels = max(1, _CHUNK // dtype.itemsize)
+    with opener(path, "rb") as handle:
+        handle.seek(facts.data_start)
+        done = 0
+        while done < total:
+            raw = handle.read(min(chunk_voxels, total - done) * dtype.itemsize)
+            block = np.frombuffer(raw[: len(raw) - len(raw) % dtype.itemsize], dtype=dtype)
+            if block.size == 0:
+                break
+            bad = np.flatnonzero(~np.isfinite(block))
+            if bad.size:
+                indices.append(bad + done)
+                values.append(block[bad].astype(np.float64))
+            done += block.size
+    if not indices:
+        return None
+    return np.concatenate(indices), np.concatenate(values)
 
 
 def gzip_uncompressed_size(path: Path, *, expected: int) -> int:

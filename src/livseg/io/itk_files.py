@@ -22,6 +22,7 @@ from livseg.io.headers import (
     gzip_uncompressed_size,
     metaimage_data_bytes,
     nifti1_facts,
+    nifti_non_finite,
     text_header,
 )
 from livseg.io.itk_messages import itk_error_text, itk_messages_to_log
@@ -156,8 +157,26 @@ def read_itk_file(path: Path, file_format: FileFormat) -> Volume:
         inter = float(itk_meta.get("scl_inter", "0") or 0)
         if slope not in (0.0, 1.0) or inter != 0.0:
             meta["rescale"] = {"slope": slope, "intercept": inter, "applied": True}
-    return volume_from_sitk(image, source=str(path), meta=meta, copy=False,  # image is ours alone
-                            spacing_known=spacing_known)
+    volume = volume_from_sitk(image, source=str(path), meta=meta, copy=False,  # image is ours alone
+                              spacing_known=spacing_known)
+    if nifti is not None:
+        _restore_non_finite(path, nifti, volume)
+    return volume
+
+
+def _restore_non_finite(path: Path, nifti: NiftiFacts, volume: Volume) -> None:
+    """Put back the NaN/Inf voxels ITK's NIfTI reader replaced by 0 (in place), so the content
+    check sees and counts them instead of segmenting them as 0 HU."""
+    found = nifti_non_finite(path, nifti)
+    if found is None:
+        return
+    indices, values = found
+    flat = volume.array.reshape(-1)
+    if flat.dtype.kind != "f" or flat.size != math.prod(nifti.dims_xyz):
+        raise InvalidImageError(path, expected="finite voxel values",
+                                found=f"{indices.size} NaN or infinite voxels in the file")
+    slope = float(volume.meta.get("rescale", {}).get("slope", 1.0)) or 1.0
+    flat[indices] = values * slope  # NaN and +/-Inf stay what they are under a rescale
 
 
 def _check_layout(path: Path, dimension: int, size: tuple[int, ...], components: int) -> None:

@@ -23,6 +23,7 @@ def read_volume(
     kind: Kind = "any",
     series_uid: str | None = None,
     spacing_mm: Sequence[float] | None = None,
+    allow_non_finite: bool = False,
 ) -> Volume:
     """Read a 3D volume from a file or a DICOM series folder, geometry exact.
 
@@ -37,6 +38,8 @@ def read_volume(
         spacing_mm: (x, y, z) voxel spacing in mm for files that do not record it (MRC, or a
             file whose JSON sidecar says ``"spacing_known": false``); for files that do, it
             must agree with the file.
+        allow_non_finite: with ``kind="any"``, return a float volume holding NaN or infinite
+            voxels instead of refusing it (for inspection: ``livseg info`` counts them).
 
     Returns:
         Volume with array (z, y, x) and the file's geometry (LPS, mm); its ``kind`` is
@@ -94,6 +97,6 @@ def read_volume(
                                 fix="pass the CT series (or read it with kind='any')")
     if spacing_mm is not None:
         volume = with_spacing(volume, spacing_mm)
-    volume = check_content(volume, kind)
+    volume = check_content(volume, kind, allow_non_finite=allow_non_finite)
     LOG.debug("read %s: %s", path, volume.geometry.describe())
     return volume

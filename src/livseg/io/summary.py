@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from livseg.io.content import MAX_LABELS, integer_histogram, value_counts
+from livseg.io.content import MAX_LABELS, integer_histogram, non_finite_counts, value_counts
 from livseg.volume import Volume
 
 PERCENTILES = (1, 5, 50, 95, 99)
@@ -72,6 +72,14 @@ def label_table(volume: Volume) -> list[dict] | None:
             for value, count in counts.items()]
 
 
+def finite_values(array: np.ndarray) -> np.ndarray:
+    """``array`` itself, or its finite values (1D) when it holds NaN or infinite voxels."""
+    if array.dtype.kind != "f":
+        return array
+    finite = np.isfinite(array)
+    return array if finite.all() else array[finite]
+
+
 def summarize(volume: Volume, *, label: bool | None = None) -> dict:
     """Describe ``volume`` as a JSON-ready dict.
 
@@ -83,8 +91,9 @@ def summarize(volume: Volume, *, label: bool | None = None) -> dict:
     Returns:
         dict with source, format, size (x, y, z voxels), spacing_mm (None when unknown),
         origin_mm, direction (9 numbers, row-major) and orientation (None when the file
-        records no orientation), dtype, intensity {min, max, mean, std, percentiles},
-        is_label, labels, and the DICOM facts where there are some.
+        records no orientation), dtype, intensity {min, max, mean, std, percentiles} of the
+        finite voxels, non_finite {nan, inf} counts, is_label, labels, and the DICOM facts
+        where there are some.
     """
     geometry = volume.geometry
     meta = volume.meta
@@ -108,7 +117,8 @@ def summarize(volume: Volume, *, label: bool | None = None) -> dict:
         "extent_mm": list(geometry.extent_mm) if known_spacing else None,
         "dtype": str(volume.array.dtype),
         "voxels": int(volume.array.size),
-        "intensity": intensity_stats(volume.array),
+        "intensity": intensity_stats(finite) if (finite := finite_values(volume.array)).size else None,
+        "non_finite": dict(zip(("nan", "inf"), non_finite_counts(volume.array))),
         "is_label": table is not None,
         "labels": table,
     }
