@@ -55,7 +55,8 @@ def test_missing_file(tmp_path):
         (".mha", False, r"expected 131072 bytes of voxel data as its header announces, found only \d+ "
                         r"\(the file is truncated\)"),
         (".mha", True, r"expected \d+ bytes of compressed voxel data as its header announces, found only"),
-        (".nrrd", False, r"expected a complete NRRD file, found the voxel data cannot be read"),
+        (".nrrd", False, r"expected 131072 bytes of voxel data as its header announces, found only \d+ "
+                         r"\(the file is truncated\)"),
         (".nrrd", True, r"expected a complete NRRD file, found the voxel data cannot be read"),
     ],
 )
@@ -369,3 +370,24 @@ def test_volume_inputs_are_not_mutated_by_reading_checks(tmp_path):
     checked = check_content(original, "ct")
     assert checked.array.dtype == np.int16 and original.array.dtype == np.float32
     np.testing.assert_array_equal(original.array, before)
+
+
+@pytest.mark.parametrize("encoding", ["raw", "gzip"])
+def test_nrrd_header_announcing_far_more_voxels_than_the_file_holds(tmp_path, encoding):
+    """An 8 KB NRRD whose header announces 2000^3 shorts (16 GB): refused from the header and the
+    file's size, before anything is allocated (it took 16 GB and 55 s before)."""
+    import gzip
+    import resource
+
+    header = ("NRRD0004\ntype: short\ndimension: 3\nsizes: 2000 2000 2000\nspace: left-posterior-superior\n"
+              "space directions: (1,0,0) (0,1,0) (0,0,1)\nspace origin: (0,0,0)\n"
+              f"encoding: {encoding}\nendian: little\n\n")
+    body = b"\0" * 8000 if encoding == "raw" else gzip.compress(b"\0" * 800_000)
+    path = tmp_path / "huge.nrrd"
+    path.write_bytes(header.encode("ascii") + body)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UnreadableInputError) as info:
+        read_volume(path)
+    message = one_line(info.value, path)
+    assert "16000000000" in message or "16 GB" in message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200_000  # kB: nothing allocated

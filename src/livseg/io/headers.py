@@ -207,3 +207,43 @@ def metaimage_data_bytes(fields: dict[str, str]) -> int | None:
     except (KeyError, ValueError):
         return None
     return math.prod(dims) * element * channels
+
+
+#: NRRD "type" field values -> bytes per element (the NRRD0004+ spelling and its synonyms).
+_NRRD_TYPE_BYTES = {
+    **dict.fromkeys(("signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"), 1),
+    **dict.fromkeys(("short", "short int", "signed short", "signed short int", "int16", "int16_t", "ushort",
+                     "unsigned short", "unsigned short int", "uint16", "uint16_t"), 2),
+    **dict.fromkeys(("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t",
+                     "float"), 4),
+    **dict.fromkeys(("longlong", "long long", "long long int", "signed long long", "signed long long int",
+                     "int64", "int64_t", "ulonglong", "unsigned long long", "unsigned long long int", "uint64",
+                     "uint64_t", "double"), 8),
+}
+#: The most a DEFLATE (gzip) stream can expand: about 1032 output bytes per input byte.
+GZIP_MAX_RATIO = 1032
+
+
+def nrrd_data_bytes(fields: dict[str, str]) -> int | None:
+    """Bytes of voxel data (uncompressed) a NRRD header announces; None if it cannot tell."""
+    try:
+        sizes = [int(v) for v in fields["sizes"].split()]
+        element = _NRRD_TYPE_BYTES[" ".join(fields["type"].lower().split())]
+    except (KeyError, ValueError):
+        return None
+    if any(n < 0 for n in sizes):
+        return None
+    return math.prod(sizes) * element
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system could give this process now (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+

@@ -18,11 +18,14 @@ import SimpleITK as sitk
 from livseg.errors import InvalidImageError, UnreadableInputError
 from livseg.io.formats import METAIMAGE, NIFTI, NRRD, FileFormat
 from livseg.io.headers import (
+    GZIP_MAX_RATIO,
     NiftiFacts,
+    available_memory_bytes,
     gzip_uncompressed_size,
     metaimage_data_bytes,
     nifti1_facts,
     nifti_non_finite,
+    nrrd_data_bytes,
     text_header,
 )
 from livseg.io.itk_messages import itk_error_text, itk_messages_to_log
@@ -111,6 +114,8 @@ def read_itk_file(path: Path, file_format: FileFormat) -> Volume:
                         "(.mha, .nrrd, .nii.gz)")
         if file_format is METAIMAGE:
             _check_metaimage_complete(path, fields, header_bytes, data_files)
+        else:
+            _check_nrrd_size(path, fields, header_bytes, data_files)
     elif file_format is NIFTI:
         nifti = nifti1_facts(path)
         if nifti is not None:
@@ -215,6 +220,42 @@ def _check_nifti_complete(path: Path, nifti: NiftiFacts) -> None:
         what = "header and voxels"
     if available < nifti.data_end:
         raise _truncated(path, nifti.data_end, available, what)
+
+
+def _check_nrrd_size(path: Path, fields: dict[str, str], header_bytes: int, data_files: list[str]) -> None:
+    """Refuse a NRRD whose header announces more voxels than the file can hold, before any
+    memory is allocated for them (ITK would allocate first and fail, or fill with garbage).
+
+    * raw data: the data (after the header, or in the detached data file) must have at least
+      the bytes the header announces;
+    * gzip data: DEFLATE expands at most about 1032 times, so fewer compressed bytes than
+      announced / 1032 cannot hold the volume;
+    * any encoding: the announced voxels must fit in the memory available now.
+    """
+    expected = nrrd_data_bytes(fields)
+    if expected is None:
+        return
+    encoding = fields.get("encoding", "raw").strip().lower()
+    data = path.parent / data_files[0] if data_files else path
+    offset = 0 if data_files else header_bytes
+    try:
+        stored = max(data.stat().st_size - offset, 0)
+    except OSError:
+        return
+    shown = f"{fields.get('sizes', '?')} voxels of {fields.get('type', '?')} ({expected / 1e9:.3g} GB)"
+    if encoding == "raw" and "byte skip" not in fields and "byteskip" not in fields and stored < expected:
+        raise _truncated(path, expected, stored, "voxel data")
+    if encoding in ("gzip", "gz") and stored * GZIP_MAX_RATIO < expected:
+        raise UnreadableInputError(
+            path, expected=f"gzip data that can hold {shown}",
+            found=f"{stored} compressed bytes (at most {stored * GZIP_MAX_RATIO} after decompression)",
+            fix="the file is truncated or its header is wrong: copy or export it again")
+    available = available_memory_bytes()
+    if available is not None and expected > available:
+        raise UnreadableInputError(
+            path, expected=f"a volume that fits in the memory available ({available / 1e9:.3g} GB)",
+            found=f"a header announcing {shown}",
+            fix="check the header's sizes and type, or read it on a machine with more memory")
 
 
 def _check_metaimage_complete(path: Path, fields: dict[str, str], header_bytes: int,
