@@ -67,6 +67,23 @@ def test_resume_continues_bit_for_bit(tiny_config, tmp_path):
     assert len(read_csv(tmp_path / "resumed" / "log.csv")) == 2
 
 
+def test_resume_with_more_epochs_continues_the_learning_rate_smoothly(tiny_config, tmp_path, run_cli):
+    """README's example: a 5-epoch run resumed with training.epochs=10. The poly schedule had
+    reached lr 0 after epoch 5; the 6th epoch once trained at lr 0 and the 7th jumped up. Now
+    the decay goes on from the last epoch's lr, down to 0 at the new end, never up."""
+    out = tmp_path / "run"
+    settings = ["--set", "schedule.name=poly", "--set", "training.deterministic=true"]
+    code, _, stderr = run_cli("train", tiny_config, *settings, "--set", "training.epochs=5", "--out", out)
+    assert code == 0, stderr
+    code, _, stderr = run_cli("train", "--resume", out, *settings, "--set", "training.epochs=10")
+    assert code == 0, stderr
+    lrs = [float(r["lr"]) for r in read_csv(out / "log.csv")]
+    assert len(lrs) == 10 and all(lr > 0 for lr in lrs)
+    assert all(b < a for a, b in zip(lrs, lrs[1:])), lrs  # strictly decreasing: no step up, no zero
+    steps = [a - b for a, b in zip(lrs, lrs[1:])]
+    assert max(steps[4:]) < 1.5 * max(steps[:4])  # no drop larger than the original schedule's
+
+
 def test_valid_convolution_context_is_rejected_with_sliding_validation(tiny_config, tmp_path):
     config = load_config(tiny_config, ["training.context_voxels=4"])
     with pytest.raises(ConfigError, match="whole"):

@@ -48,7 +48,8 @@ from livseg.training.distributed import (
 from livseg.training.history import TensorBoardLog, plot_curves, write_csv
 from livseg.training.network import align, build_network, count_branches, unwrap
 from livseg.training.objective import Objective
-from livseg.training.optim import build_optimiser, build_scheduler
+from livseg.training.optim import (ScheduleResume, build_optimiser, build_scheduler, lr_factor,
+                                   resumed_scheduler)
 from livseg.training.patches import (
     PatchRequest,
     TrainingCase,
@@ -218,12 +219,31 @@ def _resume(resume: str | os.PathLike[str], learner: _Learner, config: Config, d
     unwrap(learner.model).load_state_dict(state["model"])
     learner.optimiser.load_state_dict(state["optimiser"])
     learner.scheduler.load_state_dict(state["scheduler"])
+    learner.scheduler = resumed_scheduler(learner.optimiser, config.schedule, config.training.epochs,
+                                          _schedule_resume(state, config, learner.optimiser))
     learner.scaler.load_state_dict(state["scaler"])
     ckpt.set_rng_state(state["rng"])
     if runtime.rank:
         torch.manual_seed(config.training.seed * 1000 + runtime.rank + state["epoch"])
     logger.info("resumed from %s after epoch %d", resume, int(state["epoch"]))
     return _Progress(history=list(state["history"]), best=dict(state["best"]), start_epoch=int(state["epoch"]))
+
+
+def _schedule_resume(state: dict[str, Any], config: Config, optimiser: torch.optim.Optimizer) -> ScheduleResume:
+    """Where the learning-rate schedule goes on: the factor the checkpoint's last epoch used (from
+    its log row, so a chain of resumes stays continuous) and whether the epoch count changed."""
+    start = int(state["epoch"])
+    planned = int(state["config"].get("training", {}).get("epochs", config.training.epochs))
+    history = state.get("history") or []
+    initial = float(optimiser.param_groups[0].get("initial_lr", config.optimiser.lr))
+    if history and history[-1].get("lr") is not None and initial > 0:
+        last_factor = float(history[-1]["lr"]) / initial
+    else:
+        last_factor = lr_factor(config.schedule, max(start - 1, 0), planned)
+    if planned != config.training.epochs:
+        logger.info("resuming with %d epochs instead of %d: the learning rate decays on from %.4g",
+                    config.training.epochs, planned, last_factor * initial)
+    return ScheduleResume(start_epoch=start, last_factor=last_factor, same_plan=planned == config.training.epochs)
 
 
 def _wrap_network(model: nn.Module, config: Config, runtime: Runtime, objective: Objective) -> nn.Module:

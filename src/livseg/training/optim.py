@@ -8,6 +8,8 @@ defaults: AdamW, or SGD with Nesterov momentum, with the poly schedule
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from livseg.config import OptimiserConfig, ScheduleConfig
@@ -48,4 +50,46 @@ def build_scheduler(optimiser: torch.optim.Optimizer, config: ScheduleConfig,
                     epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-epoch scheduler following :func:`lr_factor` (call ``step()`` after each epoch)."""
     return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda epoch: lr_factor(config, epoch, epochs))
+
+
+@dataclass(frozen=True)
+class ScheduleResume:
+    """Where a resumed run's schedule continues from.
+
+    Attributes:
+        start_epoch: the first epoch (0-based) still to train.
+        last_factor: the learning-rate factor its last trained epoch used (lr / initial lr).
+        same_plan: the run goes on with the epoch count it was started with.
+    """
+
+    start_epoch: int
+    last_factor: float
+    same_plan: bool
+
+
+def continued_factor(config: ScheduleConfig, epoch: int, epochs: int, resume: ScheduleResume) -> float:
+    """The factor of ``epoch`` (>= ``resume.start_epoch``) of a resumed run.
+
+    With the run's own epoch count the schedule is :func:`lr_factor` unchanged (a resume is
+    invisible). When the epoch count changed (``--set training.epochs=N`` on resume), a poly
+    schedule restarts its decay from the factor the last trained epoch used and reaches 0 at the
+    new end, so the learning rate neither drops to the old schedule's end value nor jumps up
+    (step and constant schedules do not depend on the epoch count and go on as they were).
+    """
+    if resume.same_plan or config.name != "poly":
+        return lr_factor(config, epoch, epochs)
+    last = resume.start_epoch - 1
+    span = max(epochs - last, 1)
+    return resume.last_factor * max(0.0, 1.0 - (epoch - last) / span) ** config.poly_power
+
+
+def resumed_scheduler(optimiser: torch.optim.Optimizer, config: ScheduleConfig, epochs: int,
+                      resume: ScheduleResume) -> torch.optim.lr_scheduler.LambdaLR:
+    """A scheduler positioned at ``resume.start_epoch``: the optimiser's learning rates are set
+    for that epoch now (not left at the value the checkpoint's last ``step()`` computed for the
+    old plan), and each ``step()`` follows :func:`continued_factor`."""
+    for group in optimiser.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda epoch: continued_factor(config, epoch, epochs, resume), last_epoch=resume.start_epoch - 1)
 
