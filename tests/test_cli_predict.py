@@ -78,7 +78,8 @@ def test_batch_reports_a_broken_case_and_finishes_the_others(run_cli, model, cas
     errors = [line for line in stderr.splitlines() if line.startswith("livseg: error: broken:")]
     assert len(errors) == 1 and "broken.nii.gz" in errors[0]
     assert "1 of 3 cases failed: broken" in stderr
-    assert sorted(p.name for p in out.iterdir()) == ["case1.nii.gz", "case3.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == ["case1.livseg.json", "case1.nii.gz",   # mask + provenance
+                                                     "case3.livseg.json", "case3.nii.gz"]
     rows = {line.split()[0]: line.split()[1] for line in stdout.splitlines()[1:]}
     assert rows == {"broken": "failed", "case1": "ok", "case3": "ok"}
     for name, source in (("case1", "case1.nii.gz"), ("case3", "case3.mha")):
@@ -242,3 +243,84 @@ def test_a_read_only_output_folder_is_refused_before_the_work(tmp_path):
     assert message.startswith("OutputError") and str(readonly) in message and "\n" not in message
     assert list(readonly.iterdir()) == []
     require_writable(plan_outputs(str(tmp_path / "masks"), None, 2))  # a writable folder passes
+
+
+# --- provenance sidecar (issue #17 item 8) and "not assessed" (issue #12) --------------------
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_predict_writes_a_provenance_sidecar_after_the_mask(run_cli, model, cases, tmp_path):
+    import json
+
+    import livseg
+
+    out = tmp_path / "case1.nii.gz"
+    code, _, stderr = run_cli("predict", cases / "case1.nii.gz", "-o", out, "--model", model, "--no-crf",
+                              "--save-probabilities")
+    assert code == 0, stderr
+    sidecar = tmp_path / "case1.livseg.json"
+    facts = json.loads(sidecar.read_text())
+    assert facts["format"] == "livseg-prediction" and facts["format_version"] == 1
+    assert facts["case_id"] == "case1" and facts["input"] == str((cases / "case1.nii.gz").resolve())
+    assert facts["outputs"]["labels"] == str(out.resolve()) and facts["outputs"]["format"] == "nii.gz"
+    assert facts["outputs"]["labels_sha256"] == _sha256(out)           # it describes this very mask
+    assert facts["outputs"]["probabilities"] == {"liver": str((tmp_path / "case1_prob_liver.nii.gz").resolve())}
+    assert facts["structures"] == ["liver"]                             # no tumour model ran
+    assert facts["volumes_ml"]["tumour"] is None and facts["volumes_ml"]["liver"] > 0
+    assert facts["model"]["name"] == "threshold.pt" and facts["model"]["task"] == "liver"
+    assert facts["model"]["file"] == str(Path(model).resolve())
+    assert facts["model"]["sha256"] == _sha256(model)
+    assert facts["model"]["settings"]["crf"]["margin_mm"] == 5.0      # the inference settings, as a mapping
+    assert facts["model"]["settings"]["window_voxels_xyz"] == [32, 32, 16]
+    assert facts["tumour_model"] is None and facts["crf"] is False
+    assert facts["versions"]["livseg"] == livseg.__version__ and "torch" in facts["versions"]
+    assert facts["command"] and facts["created"].endswith("+00:00")
+    assert sidecar.stat().st_mtime_ns >= out.stat().st_mtime_ns         # written after the mask
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written
+
+
+def test_the_sidecar_names_the_tumour_model_when_the_cascade_ran(run_cli, model, cases, tmp_path):
+    import json
+
+    tumour = save_bundle(threshold_bundle(task="tumour", crop="liver", threshold=0.8,
+                                          spacing_mm=(1.5, 1.5, 2.0)), tmp_path / "tumour.safetensors")
+    out = tmp_path / "masks"
+    code, _, stderr = run_cli("predict", cases / "case3.mha", "-o", out / "case3.mha", "--model", model,
+                              "--tumour-model", tumour, "--no-crf")
+    assert code == 0, stderr
+    facts = json.loads((out / "case3.livseg.json").read_text())
+    assert facts["structures"] == ["liver", "tumour"]
+    assert facts["tumour_model"]["name"] == "tumour.safetensors" and facts["tumour_model"]["task"] == "tumour"
+    assert facts["tumour_model"]["sha256"] == _sha256(tumour)
+    assert facts["model"]["sha256"] == _sha256(model) and facts["volumes_ml"]["tumour"] is not None
+
+
+@pytest.mark.needs_shared_data
+def test_a_no_tumour_seg_has_only_the_liver_segment_and_evaluates_as_not_assessed(run_cli, model, shared_data,
+                                                                                   tmp_path):
+    import json
+
+    series = shared_data / "dcmqi-ct-3slice" / "dicom"
+    reference = shared_data / "dcmqi-ct-3slice" / "liver_seg.nrrd"
+    seg_path = tmp_path / "seg.dcm"
+    code, _, stderr = run_cli("predict", series, "-o", seg_path, "--model", model, "--no-crf", "--no-tumour")
+    assert code == 0, stderr
+    dataset = pydicom.dcmread(seg_path)
+    assert [item.SegmentLabel for item in dataset.SegmentSequence] == ["Liver"]   # no empty 'Liver tumour'
+    facts = json.loads((tmp_path / "seg.livseg.json").read_text())
+    assert facts["structures"] == ["liver"] and facts["series_uid"] == read_volume(series).meta["series_uid"]
+    assert read_volume(seg_path, kind="label").array.any()                        # it reads back as labels
+    code, out, stderr = run_cli("evaluate", seg_path, reference)
+    assert code == 0, stderr
+    assert "tumour: not assessed (no tumour model ran, says seg.livseg.json)" in out
+    assert "tumour lesions" not in out and "tumour burden" not in out
+    (tmp_path / "seg.livseg.json").unlink()                                       # the SEG alone says it too
+    code, out, stderr = run_cli("evaluate", seg_path, reference, "--json")
+    assert code == 0, stderr
+    result = json.loads(out)
+    assert result["tumour"] == {"assessed": False} and result["lesions"] == {"assessed": False}
+    assert result["assessed_from"]["source"] == "dicom-seg" and result["liver"]["dice"] > 0

@@ -1,21 +1,56 @@
 """One case through the predict pipeline (read -> ``Segmenter.predict`` -> write), and the local
 loop over many cases. Every engine (today the local loop) calls :func:`predict_case`, so a case
 is segmented the same way whichever engine runs it.
+
+Provenance: after the mask (and probabilities) of a case, :func:`predict_case` writes a JSON
+sidecar beside it, ``<stem>.livseg.json`` (``case1.nii.gz`` -> ``case1.livseg.json``,
+``seg.dcm`` -> ``seg.livseg.json``; :func:`provenance_path`), atomically, so that a mask can be
+traced as nnU-Net's plans beside its predictions allow::
+
+    {"format": "livseg-prediction", "format_version": 1, "case_id": "case1",
+     "input": "/abs/case1.nii.gz", "series_uid": null, "spacing_mm_given": null,
+     "outputs": {"labels": "/abs/out/case1.nii.gz", "labels_sha256": "...", "format": "nii.gz",
+                 "probabilities": {"liver": "/abs/out/case1_prob_liver.nii.gz"}},
+     "structures": ["liver"],                      # ["liver", "tumour"] when a tumour model ran
+     "volumes_ml": {"liver": 1510.2, "tumour": null},   # null: not assessed
+     "model": {"name", "task", "file", "sha256", "settings"}, "tumour_model": null or the same,
+     "crf": true, "device": "cpu", "amp": true, "settings_file": null,
+     "command": "livseg predict ...", "versions": {"python": ..., "livseg": ..., ...},
+     "created": "2026-01-01T12:00:00+00:00"}
+
+``labels_sha256`` binds the sidecar to the mask it describes: a reader (``livseg evaluate``)
+ignores a sidecar whose checksum does not match the mask beside it (a mask replaced by hand,
+or a write killed between the mask and its sidecar). ``structures`` is what ``livseg evaluate``
+scores: a structure absent from it is reported as not assessed, never as a score.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shlex
+import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from livseg.batch.inputs import InputCase, OutputPlan, require_dicom_input
-from livseg.errors import LivsegError
+from livseg.errors import LivsegError, UnreadableInputError
 from livseg.inference import Segmenter, StageTimer
 from livseg.io import write_like
+from livseg.io.atomic import split_suffix
+from livseg.io.checksums import sha256_of_path
+from livseg.io.tables import write_json
+from livseg.version import versions
+
+#: The provenance sidecar's format tag, version and file-name ending.
+PROVENANCE_FORMAT = "livseg-prediction"
+PROVENANCE_FORMAT_VERSION = 1
+PROVENANCE_SUFFIX = ".livseg.json"
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +82,81 @@ class CaseResult:
     internal: bool = False
 
 
+def provenance_path(labels_path: str | os.PathLike[str]) -> Path:
+    """The provenance sidecar of a mask: ``case1.nii.gz`` -> ``case1.livseg.json`` beside it."""
+    labels_path = Path(labels_path)
+    return labels_path.with_name(split_suffix(labels_path)[0] + PROVENANCE_SUFFIX)
+
+
+def read_provenance(labels_path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any] | None:
+    """The provenance sidecar written beside the mask ``labels_path``, or None.
+
+    None when there is no sidecar, or (``verify``) when its ``labels_sha256`` is not the mask's
+    (the sidecar then describes another mask; a warning says so).
+
+    Raises:
+        UnreadableInputError: a sidecar that is not livseg's provenance JSON.
+    """
+    side = provenance_path(labels_path)
+    if not side.is_file():
+        return None
+    try:
+        facts = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnreadableInputError(side, expected="the provenance JSON livseg predict writes",
+                                   found=" ".join(str(exc).split())) from exc
+    if not isinstance(facts, dict) or facts.get("format") != PROVENANCE_FORMAT:
+        raise UnreadableInputError(side, expected=f"a JSON object with format {PROVENANCE_FORMAT!r}",
+                                   found=f"format {facts.get('format')!r}" if isinstance(facts, dict)
+                                   else type(facts).__name__,
+                                   fix="remove or rename the file; it is not a livseg prediction sidecar")
+    recorded = (facts.get("outputs") or {}).get("labels_sha256")
+    if verify and recorded is not None and Path(labels_path).is_file() and sha256_of_path(labels_path) != recorded:
+        logger.warning("%s: describes another mask than %s (checksum differs); ignored", side, labels_path)
+        return None
+    return facts
+
+
+def command_line() -> str:
+    """This process's command line, quoted as a shell needs it."""
+    return " ".join(shlex.quote(word) for word in sys.argv)
+
+
+def write_provenance(segmenter: Segmenter, case: InputCase, plan: OutputPlan, labels_path: Path,
+                     probability_paths: dict[str, Path], volumes_ml: dict[str, float | None], *,
+                     series_uid: str | None = None, spacing_mm: Sequence[float] | None = None,
+                     command: str | None = None) -> Path:
+    """Write the provenance sidecar of one case's outputs (module docstring), atomically."""
+    facts = segmenter.provenance()
+    document = {
+        "format": PROVENANCE_FORMAT,
+        "format_version": PROVENANCE_FORMAT_VERSION,
+        "case_id": case.case_id,
+        "input": str(Path(case.path).resolve()),
+        "series_uid": series_uid,
+        "spacing_mm_given": None if spacing_mm is None else [float(v) for v in spacing_mm],
+        "outputs": {"labels": str(labels_path.resolve()), "labels_sha256": sha256_of_path(labels_path),
+                    "format": plan.output_format,
+                    "probabilities": {name: str(path.resolve()) for name, path in probability_paths.items()}},
+        "structures": facts["structures"],
+        "volumes_ml": volumes_ml,
+        **{key: value for key, value in facts.items() if key != "structures"},
+        "command": command if command is not None else command_line(),
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return write_json(document, provenance_path(labels_path))
+
+
 def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, save_probabilities: bool = False,
-                 series_uid: str | None = None, spacing_mm: Sequence[float] | None = None) -> CaseResult:
-    """Read ``case``, segment it, and write its labels (and probabilities) where ``plan`` says.
+                 series_uid: str | None = None, spacing_mm: Sequence[float] | None = None,
+                 command: str | None = None) -> CaseResult:
+    """Read ``case``, segment it, and write its labels (and probabilities) where ``plan`` says,
+    then the provenance sidecar ``<stem>.livseg.json`` beside the labels (module docstring).
 
     Args:
         series_uid, spacing_mm: how to read the case (see :meth:`InputCase.read`).
+        command: the command line recorded in the sidecar (default: this process's).
 
     Raises:
         LivsegError: the case cannot be read, segmented or written (nothing is left half-written).
@@ -64,19 +168,27 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
     prediction = segmenter.predict(volume, probabilities=save_probabilities)
     timer.merge(prediction.timings)
     out = plan.labels_path(case.case_id)
+    structures = segmenter.structures
+    voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0
+    counts = np.bincount(prediction.labels.array.ravel(), minlength=3)
+    liver_ml, tumour_ml = float(counts[1] + counts[2]) * voxel_ml, float(counts[2]) * voxel_ml
     with timer("write"):
         if plan.output_format == "dicom-seg":
             from livseg.io.dicom_seg import write_dicom_seg
 
-            write_dicom_seg(prediction.labels, volume, out)
+            write_dicom_seg(prediction.labels, volume, out, structures=structures)
         else:
             write_like(prediction.labels.array, volume, out, kind="label")
+        probability_paths = {}
         for name, probability in (prediction.probabilities or {}).items():
-            write_like(probability.array, volume, plan.probability_path(case.case_id, name), kind="any")
-    voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0
-    counts = np.bincount(prediction.labels.array.ravel(), minlength=3)
-    return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=float(counts[1] + counts[2]) * voxel_ml,
-                      tumour_ml=float(counts[2]) * voxel_ml, output=out)
+            probability_paths[name] = plan.probability_path(case.case_id, name)
+            write_like(probability.array, volume, probability_paths[name], kind="any")
+        write_provenance(segmenter, case, plan, out, probability_paths,
+                         {"liver": liver_ml, "tumour": tumour_ml if "tumour" in structures else None},
+                         series_uid=volume.meta.get("series_uid") or series_uid, spacing_mm=spacing_mm,
+                         command=command)
+    return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=liver_ml,
+                      tumour_ml=tumour_ml, output=out)
 
 
 def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
@@ -90,11 +202,12 @@ def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
 
 def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan, *, save_probabilities: bool = False,
               series_uid: str | None = None, spacing_mm: Sequence[float] | None = None, keep_going: bool = True,
-              on_result: Callable[[InputCase, CaseResult], None] | None = None) -> list[CaseResult]:
+              on_result: Callable[[InputCase, CaseResult], None] | None = None,
+              command: str | None = None) -> list[CaseResult]:
     """Every case in this process, in order.
 
     Args:
-        save_probabilities, series_uid, spacing_mm: as for :func:`predict_case`.
+        save_probabilities, series_uid, spacing_mm, command: as for :func:`predict_case`.
         keep_going: a failing case is recorded and the others go on; False re-raises its error.
         on_result: called after each case (progress, messages).
 
@@ -105,7 +218,7 @@ def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan
     for case in cases:
         try:
             result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities,
-                                  series_uid=series_uid, spacing_mm=spacing_mm)
+                                  series_uid=series_uid, spacing_mm=spacing_mm, command=command)
         except Exception as exc:  # one broken case must not stop the batch
             if not keep_going:
                 raise

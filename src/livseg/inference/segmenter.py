@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,10 @@ from livseg.errors import ConfigError
 from livseg.inference.bundle import ModelBundle, load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
+from livseg.inference.settings import settings_to_mapping
 from livseg.inference.stages import crf_region, network_stage, refine_region, to_model_orientation
 from livseg.inference.timing import StageTimer
+from livseg.io.checksums import sha256_of_path
 from livseg.io.spacing import require_known_spacing
 from livseg.postprocessing import postprocess
 from livseg.preprocessing import PreprocessRecord, invert_reorient
@@ -136,6 +139,8 @@ class Segmenter:
             self.tumour_bundle = tumour_bundle.with_settings(**overrides) if overrides else tumour_bundle
         self.crf = bool(crf)
         self.amp = bool(amp)
+        self.settings_file: str | None = None  # a tune-crf settings file applied by from_checkpoint
+        self._sha256: dict[str, str] = {}      # model file -> SHA-256, computed once (provenance)
         self.weights = resolve_fusion_weights(self.bundle.settings.fusion_weights, self.bundle.num_branches)
         self.tumour_weights = None
         for model in (self.bundle, self.tumour_bundle):
@@ -175,7 +180,50 @@ class Segmenter:
                 companion = companion_tumour_model(name) if given_by_name and tumour is True else None
                 if companion is not None:
                     tumour_bundle = load_bundle(companion, name=f"{name}-tumour")
-        return cls(bundle, tumour_bundle=tumour_bundle, device=device, tumour=tumour, **options)
+        segmenter = cls(bundle, tumour_bundle=tumour_bundle, device=device, tumour=tumour, **options)
+        if settings_file is not None:
+            segmenter.settings_file = str(Path(settings_file).resolve())
+        return segmenter
+
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def structures(self) -> tuple[str, ...]:
+        """What this Segmenter's labels assess: ("liver", "tumour") when a tumour model runs (the
+        cascade, or a 3-class liver_tumour model), else ("liver",): label 2 is then absent
+        because nobody looked, not because there is no tumour."""
+        if self.tumour_bundle is not None or self.bundle.task == "liver_tumour":
+            return ("liver", "tumour")
+        return ("liver",)
+
+    def provenance(self) -> dict[str, Any]:
+        """What makes this Segmenter's masks, as JSON-ready facts (``livseg predict`` writes them
+        beside each mask, see :mod:`livseg.batch.runner`).
+
+        Returns:
+            {"structures": [...], "model": MODEL, "tumour_model": MODEL or None, "crf": bool
+            (the dense CRF ran for the liver model), "device", "amp", "settings_file"}, where
+            MODEL = {"name", "task", "file" (absolute path, None for a bundle built in memory),
+            "sha256" (of that file; a folder: of its files), "settings" (the inference settings
+            as a mapping, ``settings_to_mapping``)}. The checksums are computed once per file.
+        """
+        return {
+            "structures": list(self.structures),
+            "model": self._model_facts(self.bundle),
+            "tumour_model": None if self.tumour_bundle is None else self._model_facts(self.tumour_bundle),
+            "crf": self.crf and self.bundle.settings.crf.enabled,
+            "device": str(self.device),
+            "amp": self.amp,
+            "settings_file": self.settings_file,
+        }
+
+    def _model_facts(self, bundle: ModelBundle) -> dict[str, Any]:
+        file = None if bundle.source is None else str(Path(bundle.source).resolve())
+        if file is not None and file not in self._sha256:
+            self._sha256[file] = sha256_of_path(file)
+        return {"name": bundle.name, "task": bundle.task, "file": file,
+                "sha256": None if file is None else self._sha256[file],
+                "settings": settings_to_mapping(bundle.settings)}
 
     # ----------------------------------------------------------------------------------------
 
