@@ -10,6 +10,16 @@ matched with ``P/<case_id>.<suffix>`` (any suffix livseg reads). Structures: ``l
 1 and 2, ``tumour`` = label 2. With ``--out`` it writes ``cases.csv`` (one row per case),
 ``summary.csv`` (mean, std, median, min, max, n, n_undefined per structure and measure) and
 ``metrics.json`` (cases, summary, settings), each atomically.
+
+What was assessed: a prediction made without a tumour model says nothing about tumours, so its
+tumour is reported as *not assessed*, never scored (no Dice 0, no "0/79 lesions detected").
+Per prediction, the structures assessed are, first match wins:
+
+1. ``--structures liver`` or ``--structures liver,tumour`` (explicit, for every prediction);
+2. the ``structures`` of the provenance sidecar ``<stem>.livseg.json`` that ``livseg predict``
+   writes beside each mask (ignored when its checksum is not the mask's);
+3. the segments of a DICOM SEG prediction (no tumour segment: tumour not assessed);
+4. otherwise both liver and tumour (the file does not say).
 """
 
 from __future__ import annotations
@@ -24,8 +34,9 @@ from typing import Sequence
 from livseg.errors import DatasetError, InputNotFoundError, InvalidImageError, LivsegError
 from livseg.io import read_volume, require_known_spacing
 from livseg.io.atomic import split_suffix
-from livseg.metrics.case import DEFAULT_TOLERANCE_MM, CaseMetrics, evaluate_case
+from livseg.metrics.case import DEFAULT_TOLERANCE_MM, CaseMetrics, check_structures, evaluate_case
 from livseg.metrics.regrid import as_labels, onto_reference
+from livseg.metrics.structures import STRUCTURES
 from livseg.metrics.summary import summarize
 from livseg.volume import Volume
 
@@ -65,6 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--spacing-mm", type=float, nargs=3, metavar=("X", "Y", "Z"),
                         help="voxel spacing in mm for files that do not record it (MRC); must agree "
                              "with files that do")
+    parser.add_argument("--structures", metavar="LIST",
+                        help="what the predictions assessed: liver, or liver,tumour (default: from each "
+                             "prediction's <stem>.livseg.json sidecar or DICOM SEG segments, else both); a "
+                             "structure not assessed is reported as such, never scored")
     parser.add_argument("--skip-missing", action="store_true",
                         help="data-set form: skip cases without a prediction instead of failing")
     parser.set_defaults(func=run)
@@ -73,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.tolerance_mm < 0:
         raise InvalidImageError("--tolerance-mm", expected="a tolerance >= 0 mm", found=str(args.tolerance_mm))
+    args.structures_given = None
+    if args.structures is not None:
+        args.structures_given = check_structures([s for s in args.structures.split(",") if s.strip()])
     pair_form = args.pred is not None or args.gt_file is not None
     set_form = args.pred_dir is not None or args.gt_dataset is not None
     if pair_form == set_form or (pair_form and args.gt_file is None) or (set_form and None in (
@@ -85,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         evaluated = _evaluate_dataset(args)
     cases = [metrics for metrics, _ in evaluated]
     files = {metrics.case_id: paths for metrics, paths in evaluated}
+    sources = {metrics.case_id: paths["assessed_from"] for metrics, paths in evaluated}
     summary = summarize(cases)
     settings = {
         "command": _command_line(args),
@@ -93,17 +112,19 @@ def run(args: argparse.Namespace) -> int:
         "lesion_connectivity": 6,
         "lesion_iou_threshold": 0.5,
         "structures": {"liver": [1, 2], "tumour": [2]},
+        "structures_option": args.structures,
     }
     if args.out is not None:
         _write_outputs(args.out, cases, summary, settings, files)
     from livseg.io.tables import to_json
 
     if args.json:
-        payload = cases[0].as_dict() if pair_form else {
-            "summary": summary, "cases": [case.as_dict() for case in cases]}
+        payload = {**cases[0].as_dict(), "assessed_from": sources[cases[0].case_id]} if pair_form else {
+            "summary": summary,
+            "cases": [{**case.as_dict(), "assessed_from": sources[case.case_id]} for case in cases]}
         print(to_json(payload))
     else:
-        print(_text_report(cases, summary, pair_form))
+        print(_text_report(cases, summary, pair_form, sources))
     return 0
 
 
@@ -149,6 +170,39 @@ def _read_labels(path: Path, label_map_text: str | None, spacing_mm: Sequence[fl
     return as_labels(volume, _label_map(label_map_text))
 
 
+def _read_prediction(path: Path, args: argparse.Namespace) -> tuple[Volume, tuple[str, ...], dict]:
+    """The prediction as 0/1/2 labels, the structures it assessed, and where that was learnt.
+
+    The last is {"structures": [...], "source": "option" | "sidecar" | "dicom-seg" | "default",
+    "path": the sidecar or SEG (or None), "reason": a short text for the terminal}.
+    """
+    volume = read_volume(path, kind="label", spacing_mm=args.spacing_mm)
+    require_known_spacing(volume, what="distances and volumes in mm", fix="pass --spacing-mm X Y Z")
+    structures, source = _assessed(path, volume, args)
+    return as_labels(volume, _label_map(args.label_map)), structures, {"structures": list(structures), **source}
+
+
+def _assessed(path: Path, volume: Volume, args: argparse.Namespace) -> tuple[tuple[str, ...], dict]:
+    """What ``path`` assessed (see the module docstring for the order)."""
+    if args.structures_given is not None:
+        return args.structures_given, {"source": "option", "path": None, "reason": f"--structures {args.structures}"}
+    from livseg.batch.runner import provenance_path, read_provenance
+
+    facts = read_provenance(path) if path.is_file() else None
+    if facts is not None and facts.get("structures") is not None:
+        side = provenance_path(path)
+        structures = check_structures(facts["structures"])
+        return structures, {"source": "sidecar", "path": str(side.resolve()),
+                            "reason": f"no tumour model ran, says {side.name}"}
+    from livseg.io.dicom_seg import assessed_structures
+
+    in_seg = assessed_structures(volume)
+    if in_seg:
+        return in_seg, {"source": "dicom-seg", "path": _absolute(path),
+                        "reason": "the DICOM SEG has no tumour segment"}
+    return tuple(STRUCTURES), {"source": "default", "path": None, "reason": "the prediction does not say"}
+
+
 def _on_reference_grid(prediction: Volume, reference: Volume, resample: bool) -> Volume:
     return onto_reference(prediction, reference, resample=resample, fix=RESAMPLE_FIX)
 
@@ -159,10 +213,11 @@ def _case_id_of(path: Path) -> str:
 
 def _evaluate_pair(pred_path: Path, gt_path: Path, args: argparse.Namespace) -> tuple[CaseMetrics, dict]:
     reference = _read_labels(gt_path, args.gt_label_map, args.spacing_mm)
-    prediction = _on_reference_grid(_read_labels(pred_path, args.label_map, args.spacing_mm), reference,
-                                    args.resample_pred)
-    metrics = evaluate_case(reference, prediction, case_id=_case_id_of(gt_path), tolerance_mm=args.tolerance_mm)
-    return metrics, {"reference": _absolute(gt_path), "prediction": _absolute(pred_path)}
+    predicted, structures, source = _read_prediction(pred_path, args)
+    prediction = _on_reference_grid(predicted, reference, args.resample_pred)
+    metrics = evaluate_case(reference, prediction, case_id=_case_id_of(gt_path), tolerance_mm=args.tolerance_mm,
+                            structures=structures)
+    return metrics, {"reference": _absolute(gt_path), "prediction": _absolute(pred_path), "assessed_from": source}
 
 
 def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
@@ -213,10 +268,12 @@ def _evaluate_dataset(args: argparse.Namespace) -> list[tuple[CaseMetrics, dict]
         reference = read_case_label(case, image=image)
         require_known_spacing(reference, what="distances and volumes in mm",
                               fix="pass --spacing-mm X Y Z")
-        prediction = _on_reference_grid(_read_labels(path, args.label_map, args.spacing_mm), reference,
-                                        args.resample_pred)
-        metrics = evaluate_case(reference, prediction, case_id=case.case_id, tolerance_mm=args.tolerance_mm)
-        files = {"image": _absolute(case.image), "reference": _absolute(case.label), "prediction": _absolute(path)}
+        predicted, structures, source = _read_prediction(path, args)
+        prediction = _on_reference_grid(predicted, reference, args.resample_pred)
+        metrics = evaluate_case(reference, prediction, case_id=case.case_id, tolerance_mm=args.tolerance_mm,
+                                structures=structures)
+        files = {"image": _absolute(case.image), "reference": _absolute(case.label), "prediction": _absolute(path),
+                 "assessed_from": source}
         cases.append((metrics, files))
     return cases
 
@@ -227,41 +284,69 @@ def _write_outputs(out: Path, cases: Sequence[CaseMetrics], summary: dict, setti
     from livseg.reporting.tables import SUMMARY_COLUMNS, case_row, summary_rows
 
     case_dicts = [case.as_dict() for case in cases]
-    json_cases = [{**case, "files": files.get(case["case_id"], {})} for case in case_dicts]
+    json_cases = []
+    for case in case_dicts:
+        recorded = dict(files.get(case["case_id"], {}))
+        source = recorded.pop("assessed_from", None)
+        json_cases.append({**case, "files": recorded, "assessed_from": source})
     write_csv([case_row(c) for c in case_dicts], out / "cases.csv")
     write_csv(summary_rows(summary), out / "summary.csv", columns=SUMMARY_COLUMNS)
     write_json({"settings": settings, "summary": summary, "cases": json_cases}, out / "metrics.json")
 
 
-def _text_report(cases: Sequence[CaseMetrics], summary: dict, pair_form: bool) -> str:
+def _text_report(cases: Sequence[CaseMetrics], summary: dict, pair_form: bool,
+                 sources: dict[str, dict] | None = None) -> str:
     from livseg.io.tables import format_table
 
+    sources = sources or {}
     if pair_form:
         case = cases[0]
         rows = [{"measure": m, **{name: s.value(m) for name, s in case.structures.items()}}
                 for m in SHOWN_MEASURES]
         rows.append({"measure": "empty", **{name: s.empty for name, s in case.structures.items()}})
         lines = [f"case {case.case_id}", format_table(rows, ["measure", *case.structures])]
-        lesions = case.lesions
-        lines.append(f"tumour lesions: {lesions.n_detected}/{lesions.n_reference} detected, "
-                     f"{lesions.n_matched_prediction}/{lesions.n_prediction} predicted matched; "
-                     f"tumour burden error: {_fmt(case.tumour_burden_error)}")
+        reason = sources.get(case.case_id, {}).get("reason", "")
+        for name in STRUCTURES:
+            if name not in case.structures:
+                lines.append(f"{name}: not assessed ({reason})")
+        if case.lesions is not None:
+            lesions = case.lesions
+            lines.append(f"tumour lesions: {lesions.n_detected}/{lesions.n_reference} detected, "
+                         f"{lesions.n_matched_prediction}/{lesions.n_prediction} predicted matched; "
+                         f"tumour burden error: {_fmt(case.tumour_burden_error)}")
         return "\n".join(lines)
     rows = []
     for structure, block in summary["structures"].items():
+        if not block.get("assessed", True):
+            continue
         for measure in SHOWN_MEASURES:
             stats = block["measures"][measure]
             rows.append({"structure": structure, "measure": measure, **stats})
     lines = [f"{summary['n_cases']} case(s)",
              format_table(rows, ["structure", "measure", "mean", "std", "median", "n", "n_undefined"])]
     for structure, block in summary["structures"].items():
+        if not block.get("assessed", True):
+            reasons = sorted({_set_reason(sources.get(c.case_id, {})) for c in cases} - {""})
+            lines.append(f"{structure}: not assessed (in none of the {summary['n_cases']} predictions"
+                         + (f": {'; '.join(reasons)}" if reasons else "") + ")")
+            continue
         empties = ", ".join(f"{k} {v}" for k, v in block["n_empty"].items() if k != "none" and v)
         lines.append(f"{structure}: Dice global {_fmt(block['dice_global'])}"
-                     + (f"; empty masks: {empties}" if empties else ""))
+                     + (f"; empty masks: {empties}" if empties else "")
+                     + (f"; not assessed in {block['n_not_assessed']} case(s), left out"
+                        if block.get("n_not_assessed") else ""))
     lesions = summary["lesions"]
-    lines.append(f"lesions: precision {_fmt(lesions['precision'])}, recall {_fmt(lesions['recall'])} "
-                 f"({lesions['n_detected']}/{lesions['n_reference']} detected)")
+    if lesions.get("assessed", True):
+        lines.append(f"lesions: precision {_fmt(lesions['precision'])}, recall {_fmt(lesions['recall'])} "
+                     f"({lesions['n_detected']}/{lesions['n_reference']} detected)")
     return "\n".join(lines)
+
+
+def _set_reason(source: dict) -> str:
+    """Why a structure was not assessed, in words shared by many predictions."""
+    return {"sidecar": "no tumour model ran, say their .livseg.json sidecars",
+            "dicom-seg": "the DICOM SEGs have no tumour segment"}.get(source.get("source", ""),
+                                                                      source.get("reason", ""))
 
 
 def _fmt(value: float | None) -> str:
