@@ -36,3 +36,11 @@ def test_demo_segments_evaluates_and_reports_the_chaos_case(tmp_path, run_cli, s
     assert phantom.geometry == read_volume(tmp_path / "phantoms" / "images" / "phantom-000.nii.gz").geometry
     dice_row = next(line.split() for line in out.splitlines() if line.startswith("dice "))
     assert float(dice_row[1]) > 0.9
+    # No tumour model ran (the cascade is opt-in): the tumour is reported as not assessed, never
+    # as a score (it was 'tumour Dice 0.5' and '0/79 lesions detected' before).
+    assert len(dice_row) == 2                                  # the pair table has a liver column only
+    assert "tumour: not assessed (no tumour model ran, says phantom-prediction.livseg.json)" in out
+    assert "tumour: not assessed (in none of the" in out and "lesions:" not in out
+    assert rows["chaos-ct-1"]["tumour_assessed"] == "False" and rows["chaos-ct-1"]["tumour_dice"] == ""
+    page = report.read_text(encoding="utf-8")
+    assert "not assessed" in page and 'data-structure="tumour" data-measure="dice"' not in page

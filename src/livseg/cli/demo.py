@@ -10,6 +10,10 @@
    without it for the report's before/after figures), evaluates them against their reference
    labels, and writes the HTML report, whose path it prints last.
 
+The demo's predictions are liver-only (the tumour cascade is opt-in, ``--tumour``): each mask's
+``<case>.livseg.json`` sidecar says so, and the evaluation and report show the tumour as *not
+assessed* rather than scoring the absent label 2 as missed tumours.
+
 The LiTS crop records no voxel spacing: the demo writes it with an ASSUMED 1 mm isotropic
 spacing (the same assumption the default tumour model was trained with) and says so; its
 distances in mm are only as right as that assumption.

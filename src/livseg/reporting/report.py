@@ -151,7 +151,8 @@ def _structure_table(evaluation: Evaluation, structure: str) -> str:
     measures = summary.get("measures", {})
     if summary.get("assessed") is False:
         context = {"data-table": "metrics", "data-stat": "all", "data-structure": structure}
-        rows.append(f"<tr class=\"stat\"><th>mean, std, median</th>{_not_assessed_cell(len(MEASURES) + 1, context)}</tr>")
+        rows.append(f"<tr class=\"stat\"><th>mean, std, median</th>"
+                    f"{_not_assessed_cell(len(MEASURES) + 1, context, 'in no case')}</tr>")
         return H.table(header, rows)
     for stat in ("mean", "std", "median"):
         context = {"data-table": "metrics", "data-stat": stat, "data-structure": structure}
@@ -160,10 +161,11 @@ def _structure_table(evaluation: Evaluation, structure: str) -> str:
     return H.table(header, rows)
 
 
-def _not_assessed_cell(span: int, context: dict[str, object]) -> str:
+def _not_assessed_cell(span: int, context: dict[str, object],
+                       why: str = "the prediction did not segment it: no tumour model ran") -> str:
     """One cell over ``span`` columns saying the structure was not assessed (no value, no score)."""
     data = {"colspan": span, "class": "undefined", **context, "data-assessed": "false"}
-    return f"<td{H.attributes(data)}>{NOT_ASSESSED} (the prediction did not segment it: no tumour model ran)</td>"
+    return f"<td{H.attributes(data)}>{NOT_ASSESSED} ({H.esc(why)})</td>"
 
 
 def _structure_assessed(evaluation: Evaluation, structure: str) -> bool:
@@ -177,7 +179,7 @@ def _empty_counts_table(evaluation: Evaluation) -> str:
         block = evaluation.summary.get("structures", {}).get(structure, {})
         if block.get("assessed") is False:
             context = {"data-table": "empty", "data-structure": structure}
-            rows.append(f"<tr><th>{structure}</th>{_not_assessed_cell(len(EMPTY_LABELS) + 1, context)}</tr>")
+            rows.append(f"<tr><th>{structure}</th>{_not_assessed_cell(len(EMPTY_LABELS) + 1, context, 'in no case')}</tr>")
             continue
         counts = block.get("n_empty", {})
         cells = "".join(f"<td{H.attributes({'class': 'num', 'data-table': 'empty', 'data-structure': structure, 'data-empty': kind})}>"
