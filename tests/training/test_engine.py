@@ -123,3 +123,18 @@ def test_tensorboard_without_the_package_says_how_to_get_it(tiny_config, tmp_pat
     config = load_config(tiny_config, ["output.tensorboard=true", "training.epochs=1"])
     with pytest.raises(ConfigError, match="pip install tensorboard"):
         train(config, tmp_path / "run")
+
+
+def test_weight_decay_is_on_kernels_only(tiny_config):
+    """Eq. 3 of the 3D DSN paper puts the L2 term on the weights; biases, normalisation scales
+    and PReLU slopes are not decayed."""
+    from livseg.training.engine import _build_learner
+
+    config = load_config(tiny_config, ["optimiser.weight_decay=0.01"])
+    learner = _build_learner(config, torch.device("cpu"))
+    decay_of = {id(p): group["weight_decay"] for group in learner.optimiser.param_groups for p in group["params"]}
+    parameters = [p for p in learner.model.parameters() if p.requires_grad]
+    assert len(decay_of) == len(parameters)
+    assert any(p.dim() == 1 for p in parameters)  # the network has biases or scales to check
+    for parameter in parameters:
+        assert decay_of[id(parameter)] == (0.01 if parameter.dim() > 1 else 0.0)

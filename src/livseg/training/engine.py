@@ -33,6 +33,7 @@ from torch import nn
 import livseg.training.checkpoint as ckpt
 from livseg.config import Config, config_from_dict, config_to_dict, save_config
 from livseg.errors import ConfigError, OutputError
+from livseg.losses.regularization import weight_decay_param_groups
 from livseg.models.output import SegmentationOutput
 from livseg.models.precision import autocast_dtype, autocast_factory
 from livseg.training.augmentation import Augmenter
@@ -175,9 +176,12 @@ def _amp_dtype(config: Config, device: torch.device) -> torch.dtype | None:
 
 
 def _build_learner(config: Config, device: torch.device) -> _Learner:
+    """The network, its objective, optimiser (weight decay on kernels only), scheduler and scaler."""
     model = build_network(config).to(device)
     objective = Objective(config.loss, num_branches=count_branches(model, config, device), device=device)
-    optimiser = build_optimiser(model.parameters(), config.optimiser)
+    # Eq. 3's L2 term is on the kernels only: biases, normalisation scales and PReLU slopes
+    # are not decayed (their own parameter group).
+    optimiser = build_optimiser(weight_decay_param_groups(model, config.optimiser.weight_decay), config.optimiser)
     scheduler = build_scheduler(optimiser, config.schedule, config.training.epochs)
     amp_dtype = _amp_dtype(config, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
