@@ -166,6 +166,7 @@ def test_unknown_spacing_is_refused_at_the_start_unless_given(run_cli, model, tm
     assert mask.geometry.size == ct.geometry.size
     np.testing.assert_allclose(mask.geometry.spacing_mm, spacing, rtol=1e-5)
     assert mask.array.any() and f"liver {np.count_nonzero(mask.array) * np.prod(spacing) / 1000:.1f} mL" in stdout
+    assert "tumour not assessed" in stdout  # no tumour model ran: not "0.0 mL"
 
 
 def test_series_chooses_one_of_two_series_in_a_folder(run_cli, model, tmp_path):
@@ -278,7 +279,8 @@ def test_predict_writes_a_provenance_sidecar_after_the_mask(run_cli, model, case
     assert facts["model"]["settings"]["window_voxels_xyz"] == [32, 32, 16]
     assert facts["tumour_model"] is None and facts["crf"] is False
     assert facts["versions"]["livseg"] == livseg.__version__ and "torch" in facts["versions"]
-    assert facts["command"] and facts["created"].endswith("+00:00")
+    assert facts["command"].startswith("livseg predict ") and "--save-probabilities" in facts["command"]
+    assert facts["created"].endswith("+00:00")
     assert sidecar.stat().st_mtime_ns >= out.stat().st_mtime_ns         # written after the mask
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written
 

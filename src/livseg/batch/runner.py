@@ -64,7 +64,8 @@ class CaseResult:
         ok: written without error.
         seconds: seconds per stage (read, preprocess, network, ..., write).
         liver_ml: liver volume (labels 1 and 2) in mL; None when the case failed.
-        tumour_ml: tumour volume (label 2) in mL; None when the case failed.
+        tumour_ml: tumour volume (label 2) in mL; None when the case failed or no tumour model ran
+            (not assessed, which is not 0 mL).
         output: the label file written.
         error: the one-line error of a failed case.
         exit_code: the error's exit code (0 when ok).
@@ -188,7 +189,7 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
                          series_uid=volume.meta.get("series_uid") or series_uid, spacing_mm=spacing_mm,
                          command=command)
     return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=liver_ml,
-                      tumour_ml=tumour_ml, output=out)
+                      tumour_ml=tumour_ml if "tumour" in structures else None, output=out)
 
 
 def failed_case(case: InputCase, exc: BaseException) -> CaseResult:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -99,16 +100,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             tqdm.write(f"livseg: error: {case.case_id}: {result.error}", file=sys.stderr)
 
+    command = "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
     results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities, series_uid=args.series,
-                        spacing_mm=args.spacing_mm,
+                        spacing_mm=args.spacing_mm, command=command,
                         keep_going=batch and not args.debug, on_result=report)
     bar.close()
     if batch or args.timing:
         print(_table(results))
     else:
         result = results[0]
-        print(f"{result.case_id}: wrote {result.output} (liver {result.liver_ml:.1f} mL, "
-              f"tumour {result.tumour_ml:.1f} mL)")
+        tumour = "not assessed" if result.tumour_ml is None else f"{result.tumour_ml:.1f} mL"
+        print(f"{result.case_id}: wrote {result.output} (liver {result.liver_ml:.1f} mL, tumour {tumour})")
     if args.timing:
         from livseg.inference import peak_memory_mb
 
@@ -133,7 +135,7 @@ def _table(results: list) -> str:
         total = f"{sum(r.seconds.values()):.2f}" if r.seconds else "-"
         rows.append([r.case_id, "ok" if r.ok else "failed", *stages, total,
                      "-" if r.liver_ml is None else f"{r.liver_ml:.1f}",
-                     "-" if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])
+                     ("-" if not r.ok else "n/a") if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
                      for row in rows)
