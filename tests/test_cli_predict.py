@@ -326,3 +326,33 @@ def test_a_no_tumour_seg_has_only_the_liver_segment_and_evaluates_as_not_assesse
     result = json.loads(out)
     assert result["tumour"] == {"assessed": False} and result["lesions"] == {"assessed": False}
     assert result["assessed_from"]["source"] == "dicom-seg" and result["liver"]["dice"] > 0
+
+
+@pytest.mark.needs_shared_data
+def test_dicom_seg_of_an_anonymised_series(run_cli, model, shared_data, tmp_path, caplog):
+    """The shared TotalSegmentator example's series has empty SOPClassUID, SOPInstanceUID,
+    StudyInstanceUID and SeriesInstanceUID: the SEG is written with derived UIDs (the same on
+    every run), a warning says so, and it reads back as the NIfTI mask (it once crashed with
+    KeyError '' after the whole inference)."""
+    series = shared_data / "totalseg-example" / "dicom"
+    runs = []
+    for name in ("a", "b"):
+        seg_path = tmp_path / name / "seg.dcm"
+        with caplog.at_level("WARNING", logger="livseg.io.dicom_seg"):
+            code, _, stderr = run_cli("predict", series, "-o", seg_path, "--model", model, "--no-crf")
+        assert code == 0, stderr
+        runs.append(pydicom.dcmread(seg_path))
+    assert "SOPInstanceUID" in caplog.text and "anonymised" in caplog.text
+    first, second = runs
+    references = [item.ReferencedSOPInstanceUID for item in first.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+    assert len(references) == 20 and all(references) and len(set(references)) == 20
+    assert first.ReferencedSeriesSequence[0].SeriesInstanceUID == second.ReferencedSeriesSequence[0].SeriesInstanceUID
+    assert first.StudyInstanceUID and first.StudyInstanceUID == second.StudyInstanceUID
+    code, _, stderr = run_cli("predict", series, "-o", tmp_path / "mask.nii.gz", "--model", model, "--no-crf")
+    assert code == 0, stderr
+    from livseg.io.dicom_seg import read_dicom_seg
+
+    back = read_dicom_seg(tmp_path / "a" / "seg.dcm", reference=read_volume(series))
+    mask = read_volume(tmp_path / "mask.nii.gz", kind="label")
+    np.testing.assert_array_equal(back.array, mask.array)
+    assert mask.array.any()

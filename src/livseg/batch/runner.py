@@ -166,6 +166,10 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
     timer = StageTimer()
     with timer("read"):
         volume = case.read(series_uid=series_uid, spacing_mm=spacing_mm)
+        if plan.output_format == "dicom-seg":
+            from livseg.io.dicom_seg import check_seg_source
+
+            check_seg_source(volume)  # before the inference, not after it
     prediction = segmenter.predict(volume, probabilities=save_probabilities)
     timer.merge(prediction.timings)
     out = plan.labels_path(case.case_id)

@@ -46,7 +46,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
-from pydicom.uid import SegmentationStorage
+from pydicom.uid import CTImageStorage, SegmentationStorage, generate_uid
 
 from livseg.version import __version__
 from livseg.errors import (
@@ -124,10 +124,7 @@ def write_dicom_seg(
     described = _check_segment_labels(segment_labels)
     _check_label_values(labels, described)
 
-    if source.meta.get("format") != "dicom" or not source.meta.get("slice_files"):
-        raise DicomSeriesError(source.source, expected="a DICOM CT series read with livseg.io.read_volume",
-                               found=f"a {source.meta.get('format', 'non-DICOM')} volume",
-                               fix="a DICOM SEG can only reference a DICOM series")
+    check_seg_source(source)
     uid = str(source.meta["series_uid"])
     source.geometry.require_same_grid(
         labels.geometry, subject=f"DICOM series {source.source} vs labels {labels.source}",
@@ -135,6 +132,11 @@ def write_dicom_seg(
 
     source_dir = Path(source.source)
     datasets = _series_headers([Path(p) for p in source.meta["slice_files"]], uid, source_dir)
+    missing = _fill_missing_uids(datasets, source_dir)
+    if missing:
+        LOG.warning("%s: the series has no %s (anonymised); the SEG references UIDs livseg derived for it, "
+                    "so a viewer will not link the SEG to these images unless they get the same UIDs",
+                    source_dir, ", ".join(missing))
     ordered = _order_by_slice(datasets, labels.geometry, source_dir)
     masks = np.stack([labels.array == value for value in described], axis=-1)  # (z, y, x, s)
 
@@ -221,6 +223,60 @@ def _check_label_values(labels: Volume, described: list[int]) -> None:
         raise InvalidImageError(labels.source, expected=f"label values 0 and {described}",
                                 found=f"values {unknown}",
                                 fix="give each label value a text in segment_labels")
+
+
+#: SOP class of the source images when an anonymised series left SOPClassUID empty, by Modality.
+_IMAGE_STORAGE = {"CT": CTImageStorage}
+#: The UIDs a SEG copies or references from its source images.
+_SOURCE_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def _fill_missing_uids(datasets: list[pydicom.Dataset], series: Path) -> list[str]:
+    """Give an anonymised series (empty UIDs) the UIDs a SEG must reference, in memory only.
+
+    The study and series UIDs are one per series, each SOP instance UID one per file, all
+    derived (``pydicom.uid.generate_uid`` with fixed entropy sources: the folder, the file
+    name, the frame of reference) so that the same series always gets the same UIDs. An
+    empty SOPClassUID becomes the image storage class of the series' Modality (CT).
+
+    Returns:
+        The names of the attributes that were empty (for the caller's warning).
+    """
+    missing = sorted({name for ds in datasets for name in _SOURCE_UIDS if not str(ds.get(name, "") or "")})
+    if not missing:
+        return []
+    frame = str(datasets[0].get("FrameOfReferenceUID", "") or "")
+    shared = {name: generate_uid(entropy_srcs=["livseg", name, str(series.resolve()), frame])
+              for name in ("StudyInstanceUID", "SeriesInstanceUID")}
+    for ds in datasets:
+        for name, value in shared.items():
+            if not str(ds.get(name, "") or ""):
+                setattr(ds, name, value)
+        if not str(ds.get("SOPInstanceUID", "") or ""):
+            ds.SOPInstanceUID = generate_uid(entropy_srcs=["livseg", str(Path(ds.filename).resolve())])
+        if not str(ds.get("SOPClassUID", "") or ""):
+            modality = str(ds.get("Modality", "") or "").upper()
+            if modality not in _IMAGE_STORAGE:
+                raise DicomSeriesError(series, expected="a SOPClassUID (or Modality CT) on every slice",
+                                       found=f"neither (Modality {modality or 'empty'})",
+                                       fix="a DICOM SEG must name the class of the images it references")
+            ds.SOPClassUID = _IMAGE_STORAGE[modality]
+    return missing
+
+
+def check_seg_source(source: Volume) -> None:
+    """Everything a DICOM SEG needs from its source, checked before any inference.
+
+    Raises:
+        DicomSeriesError: ``source`` was not read from a DICOM series (or its files are gone).
+    """
+    if source.meta.get("format") != "dicom" or not source.meta.get("slice_files"):
+        raise DicomSeriesError(source.source, expected="a DICOM CT series read with livseg.io.read_volume",
+                               found=f"a {source.meta.get('format', 'non-DICOM')} volume",
+                               fix="a DICOM SEG can only reference a DICOM series")
+    files = [Path(p) for p in source.meta["slice_files"]]
+    headers = _series_headers(files[:1], str(source.meta["series_uid"]), Path(source.source))
+    _fill_missing_uids(headers, Path(source.source))
 
 
 def _series_headers(files: list[Path], uid: str, series: Path) -> list[pydicom.Dataset]:
