@@ -87,6 +87,18 @@ class ModelBundle:
         """Deep-supervision outputs of the network (0 when it does not say)."""
         return int(getattr(self.network, "num_branches", 0) or 0)
 
+    @property
+    def tta_flip_axes(self) -> tuple[int, ...]:
+        """Array axes (0 z, 1 y, 2 x of the prepared grid) whose mirror images the network saw
+        in training, so that mirroring test-time augmentation is valid over them: the axes the
+        training augmentation flipped (all three with ``flip_prob`` > 0), none without flips
+        (a model that never saw a mirrored abdomen, a liver on the left, must not be averaged
+        over one) and none when the training config is unknown."""
+        if self.config is None:
+            return ()
+        augmentation = self.config.augmentation
+        return (0, 1, 2) if augmentation.enabled and augmentation.flip_prob > 0 else ()
+
     def with_settings(self, **changes: Any) -> "ModelBundle":
         """A bundle sharing this network, with some settings replaced."""
         import dataclasses

@@ -137,6 +137,15 @@ class Segmenter:
         self.tumour_bundle = None
         if tumour_bundle is not None and tumour is not False:
             self.tumour_bundle = tumour_bundle.with_settings(**overrides) if overrides else tumour_bundle
+        for model in (self.bundle, self.tumour_bundle):
+            if model is not None and model.settings.tta and not model.tta_flip_axes:
+                raise ConfigError(
+                    f"--tta with model {model.name}",
+                    expected="a model trained with flip augmentation (mirrored test-time inputs are then valid)",
+                    found="one trained without flips (augmentation.flip_prob 0): averaging over mirrored "
+                          "abdomens it never saw makes its masks worse" if model.config is not None
+                          else "a model whose training augmentation is unknown",
+                    fix="leave out --tta")
         self.crf = bool(crf)
         self.amp = bool(amp)
         self.settings_file: str | None = None  # a tune-crf settings file applied by from_checkpoint

@@ -89,7 +89,8 @@ def network_stage(bundle: ModelBundle, ct: Volume, *, device: torch.device, amp:
         result = sliding_window_probabilities(
             bundle.network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
             weights=tuple(fusion_weights), device=device, pad_value=pad_value, sigma_scale=settings.sigma_scale,
-            tta=settings.tta, amp=amp, keep_outputs=keep_outputs, slab_voxels=settings.slab_voxels,
+            tta=settings.tta, tta_axes=bundle.tta_flip_axes, amp=amp, keep_outputs=keep_outputs,
+            slab_voxels=settings.slab_voxels,
             max_window_voxels=settings.max_window_voxels)
     if keep_outputs:
         assert isinstance(result, list)  # keep_outputs=True always returns the list

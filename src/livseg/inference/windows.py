@@ -52,7 +52,9 @@ class WindowPredictor:
         network: returns a SegmentationOutput (main, branches) of logits (N, C, d, h, w).
         weights: tau_d of eq. 4 (main first); outputs with weight 0 are skipped unless
             ``keep_outputs``.
-        tta: average the softmax over the 8 mirrorings of the window (flips of z, y, x).
+        tta: average the softmax over the mirrorings of the window: every combination of flips
+            of ``tta_axes`` (8 for z, y and x).
+        tta_axes: the array axes (0 z, 1 y, 2 x) that ``tta`` may flip.
         amp_dtype: autocast dtype on CUDA (None: float32).
         keep_outputs: return the tuple (main, branch 1, ...) of probabilities, each blended
             by MONAI separately, instead of the fused probabilities.
@@ -61,13 +63,15 @@ class WindowPredictor:
     """
 
     def __init__(self, network: torch.nn.Module, weights: Sequence[float], *, tta: bool = False,
-                 amp_dtype: torch.dtype | None = None, keep_outputs: bool = False) -> None:
+                 tta_axes: Sequence[int] = (0, 1, 2), amp_dtype: torch.dtype | None = None,
+                 keep_outputs: bool = False) -> None:
         self.network = network
         self.weights = tuple(float(w) for w in weights)
         self.keep_outputs = keep_outputs
         self.flips: list[tuple[int, ...]] = [()]
         if tta:
-            self.flips = [dims for r in range(4) for dims in itertools.combinations((2, 3, 4), r)]
+            dims = tuple(2 + int(axis) for axis in sorted(set(tta_axes)))
+            self.flips = [combo for r in range(len(dims) + 1) for combo in itertools.combinations(dims, r)]
         self.amp_dtype = amp_dtype
         self.calls = 0
 
@@ -231,6 +235,7 @@ def sliding_window_probabilities(
     pad_value: float = 0.0,
     sigma_scale: float = 0.125,
     tta: bool = False,
+    tta_axes: Sequence[int] = (0, 1, 2),
     amp: bool = True,
     keep_outputs: bool = False,
     slab_voxels: int | None = None,
@@ -252,7 +257,9 @@ def sliding_window_probabilities(
         device: where the network runs; the stitched result stays on the CPU.
         pad_value: intensity MONAI pads with (only used by windows larger than the volume).
         sigma_scale: Gaussian blending sigma as a fraction of the window.
-        tta: mirroring test-time augmentation (8 flips per window).
+        tta: mirroring test-time augmentation (every combination of flips of ``tta_axes``:
+            8 per window for z, y and x).
+        tta_axes: the array axes (0 z, 1 y, 2 x) ``tta`` may flip.
         amp: autocast on CUDA.
         keep_outputs: return one probability array per network output (main, branches)
             instead of the fused one.
@@ -276,7 +283,8 @@ def sliding_window_probabilities(
         step = max(1, int(roi[0] * (1 - overlap)))
         max_rows = max(1, (int(slab_voxels) // (height * width) - roi[0]) // step + 1)
     slabs = plan_slabs(depth, roi[0], overlap, max_rows)
-    predictor = WindowPredictor(network, weights, tta=tta, amp_dtype=amp_dtype_for(device, amp),
+    predictor = WindowPredictor(network, weights, tta=tta, tta_axes=tta_axes,
+                                amp_dtype=amp_dtype_for(device, amp),
                                 keep_outputs=keep_outputs)
     outputs: list[np.ndarray] | None = None
     for index, slab in enumerate(slabs):
