@@ -175,8 +175,10 @@ def test_volume_shape_checks_and_views():
     assert volume.array.sum() == 0  # the original is untouched
     shifted = Volume(np.zeros((2, 3, 4)), Geometry(size=(4, 3, 2), spacing_mm=(0.5, 1, 2), origin_mm=(0, 0, 5)),
                      source="mask.nrrd")
-    with pytest.raises(GeometryMismatchError, match="mask.nrrd vs ct.nii.gz"):
+    with pytest.raises(GeometryMismatchError, match="mask.nrrd vs ct.nii.gz") as info:
         volume.require_same_grid(shifted)
+    # Each difference lists the two grids in the order the files are named: mask first.
+    assert "origin 0x0x5 vs 0x0x0 mm" in str(info.value)
 
 
 def test_kind_and_spacing_known_are_typed_fields():

@@ -339,5 +339,6 @@ class Volume:
                       spacing_known=self.spacing_known)
 
     def require_same_grid(self, other: "Volume", *, fix: str | None = None) -> None:
-        """Raise GeometryMismatchError when ``other`` is on a different grid."""
-        self.geometry.require_same_grid(other.geometry, subject=f"{other.source} vs {self.source}", fix=fix)
+        """Raise GeometryMismatchError when ``other`` is on a different grid; the message names
+        ``other`` first, then this volume, and gives each difference in that same order."""
+        other.geometry.require_same_grid(self.geometry, subject=f"{other.source} vs {self.source}", fix=fix)
