@@ -230,19 +230,32 @@ def boxplots_png(values: Mapping[str, Mapping[str, Sequence[float | None]]],
     return png_bytes(figure)
 
 
+def curve_panels(columns: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """[(panel name, log columns)] of the learning-curve figure, empty panels left out.
+
+    Loss columns are names with "loss" and the loss components ``train_main_<name>`` (e.g.
+    ``train_main_dice``, the Dice *loss* of a "dice+ce" objective); the Dice panel holds Dice
+    scores only (``train_dice``, ``val_dice``); ``lr`` has its own panel.
+    """
+    losses = [c for c in columns if "loss" in c or c.startswith("train_main_")]
+    panels = [("loss", losses), ("Dice", [c for c in columns if "dice" in c and c not in losses]),
+              ("learning rate", [c for c in columns if c == "lr"])]
+    return [(name, keys) for name, keys in panels if keys]
+
+
 def learning_curves_png(rows: Sequence[Mapping[str, float | None]], title: str = "") -> bytes:
     """Loss, Dice and learning rate against epoch from the rows of a training log.
 
     Args:
-        rows: one dict per epoch with an ``epoch`` key; every column whose name contains
-            "loss" goes to the loss panel, "dice" to the Dice panel, ``lr`` to a log-scale panel.
+        rows: one dict per epoch with an ``epoch`` key; loss columns (names with "loss", and
+            the loss components ``train_main_<name>`` such as ``train_main_dice``, a Dice *loss*)
+            go to the loss panel, Dice scores (``train_dice``, ``val_dice``) to the Dice panel,
+            ``lr`` to a log-scale panel.
     """
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns)
-    panels = [("loss", [c for c in columns if "loss" in c]), ("Dice", [c for c in columns if "dice" in c]),
-              ("learning rate", [c for c in columns if c == "lr"])]
-    panels = [(name, keys) for name, keys in panels if keys]
+    panels = curve_panels(columns)
     figure = _new_figure(4.0 * max(len(panels), 1), 3.4)
     if not panels:
         figure.text(0.5, 0.5, "the log has no loss, Dice or lr column", ha="center", va="center")
