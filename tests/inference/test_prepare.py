@@ -9,7 +9,8 @@ import pytest
 
 from livseg.config import PreprocessingConfig
 from livseg.phantoms import generate_phantom
-from livseg.preprocessing.prepare import crop_box, prepare_for_inference
+from livseg.preprocessing.pipeline import crop_for
+from livseg.preprocessing.prepare import prepare_for_inference
 from livseg.preprocessing import body_crop, prepare_image
 
 
@@ -40,7 +41,7 @@ def test_small_volumes_go_through_prepare_image_itself(ct):
 @pytest.mark.parametrize("stride_budget", [48 * 40 * 60 // 8, 48 * 40 * 60 // 27, 1000])
 def test_subsampled_body_box_contains_the_exact_one(ct, stride_budget):
     exact = body_crop(ct)
-    coarse = crop_box(ct, dataclasses.replace(PreprocessingConfig(), crop="body"), body_exact_voxels=stride_budget)
+    coarse = crop_for(ct, dataclasses.replace(PreprocessingConfig(), crop="body"), body_exact_voxels=stride_budget)
     stride = int(np.ceil((ct.array.size / stride_budget) ** (1 / 3)))
     assert stride > 1
     for a, b, c, d in zip(coarse.start_zyx, exact.start_zyx, coarse.stop_zyx, exact.stop_zyx):

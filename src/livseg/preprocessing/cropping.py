@@ -96,6 +96,22 @@ def body_crop(volume: Volume, threshold_hu: float = -500.0) -> CropRecord:
     return CropRecord(original=volume.geometry, start_zyx=start, stop_zyx=stop)
 
 
+def subsampled_body_crop(ct: Volume, threshold_hu: float, stride: int) -> CropRecord:
+    """``body_crop`` on every ``stride``-th voxel, widened so it contains the exact box."""
+    coarse_array = ct.array[::stride, ::stride, ::stride]
+    g = ct.geometry
+    coarse = Geometry(size=coarse_array.shape[::-1], spacing_mm=tuple(s * stride for s in g.spacing_mm),  # type: ignore[arg-type]
+                      origin_mm=g.origin_mm, direction=g.direction)
+    box = body_crop(Volume(coarse_array, coarse, source=ct.source), threshold_hu)
+    if box.is_identity:
+        return full_box(g)
+    shape = g.shape_zyx
+    start = tuple(max(0, a * stride - (stride - 1)) for a in box.start_zyx)
+    stop = tuple(min(n, (b - 1) * stride + stride) for b, n in zip(box.stop_zyx, shape))
+    logger.debug("%s: body box from a 1/%d subsample: %s..%s", ct.source, stride, start, stop)
+    return CropRecord(original=g, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
+
+
 def label_crop(label: Volume, margin_mm: float = 10.0, labels: Sequence[int] | None = None) -> CropRecord:
     """Bounding box of the labelled voxels (any non-zero, or ``labels``) plus ``margin_mm``.
 

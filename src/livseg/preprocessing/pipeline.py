@@ -8,6 +8,7 @@ prediction made on the prepared grid lands exactly on the input's grid.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,8 @@ import numpy as np
 from livseg.config import PreprocessingConfig
 from livseg.errors import ConfigError
 from livseg.io.spacing import require_known_spacing
-from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop, uncrop
+from livseg.preprocessing.cropping import (CropRecord, body_crop, crop, full_box, label_crop, subsampled_body_crop,
+                                           uncrop)
 from livseg.preprocessing.intensity import clip_and_normalise
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, invert_reorient, reorient
 from livseg.preprocessing.resampling import ResampleRecord, invert_resampling, resample_to_spacing
@@ -67,18 +69,31 @@ class PreparedCase:
     record: PreprocessRecord
 
 
-def _crop_record(ct: Volume, roi: Volume | None, config: PreprocessingConfig) -> CropRecord:
+def crop_for(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None = None,
+             body_exact_voxels: int | None = None) -> CropRecord:
+    """The crop ``config.crop`` asks for, on ``ct``'s grid: the whole grid, the body box, or the
+    box of ``roi`` (a liver mask on ``ct``'s grid) plus ``config.crop_margin_mm``.
+
+    A body box of a volume above ``body_exact_voxels`` voxels is found on a subsample
+    (:func:`livseg.preprocessing.cropping.subsampled_body_crop`, widened to hold the exact
+    box); None: always on every voxel.
+    """
     if config.crop == "none":
         return full_box(ct.geometry)
-    if config.crop == "body":
-        return body_crop(ct, config.body_threshold_hu)
     if config.crop == "liver":
         if roi is None:
             raise ConfigError("preprocessing.crop", expected="a liver mask for crop 'liver'",
                               found="none given", fix="pass the liver label or use crop 'body'")
         ct.require_same_grid(roi, fix="the liver mask must be on the CT's grid")
         return label_crop(roi, config.crop_margin_mm)
-    raise ConfigError("preprocessing.crop", expected="'none', 'body' or 'liver'", found=repr(config.crop))
+    if config.crop != "body":
+        raise ConfigError("preprocessing.crop", expected="'none', 'body' or 'liver'", found=repr(config.crop))
+    if body_exact_voxels is None:
+        return body_crop(ct, config.body_threshold_hu)
+    stride = max(1, math.ceil((ct.array.size / body_exact_voxels) ** (1 / 3)))
+    if stride == 1:
+        return body_crop(ct, config.body_threshold_hu)
+    return subsampled_body_crop(ct, config.body_threshold_hu, stride)
 
 
 def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None = None
@@ -108,7 +123,7 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
         turned = ReorientRecord(ct.geometry, ct.geometry)
     if roi is not None:
         roi = apply_reorient(roi, turned)
-    box = _crop_record(ct, roi, config)
+    box = crop_for(ct, config, roi=roi)
     cropped = crop(ct, box)
     normalised = clip_and_normalise(cropped, config.hu_window, config.normalisation)
     if config.spacing_mm is None:

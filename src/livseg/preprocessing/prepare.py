@@ -27,12 +27,11 @@ import math
 import numpy as np
 
 from livseg.config import PreprocessingConfig
-from livseg.errors import ConfigError
 from livseg.io.spacing import require_known_spacing
-from livseg.preprocessing.cropping import CropRecord, body_crop, crop, full_box, label_crop
+from livseg.preprocessing.cropping import CropRecord, crop
 from livseg.preprocessing.intensity import clip_and_normalise
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, reorient
-from livseg.preprocessing.pipeline import PreprocessRecord, prepare_image
+from livseg.preprocessing.pipeline import PreprocessRecord, crop_for, prepare_image
 from livseg.preprocessing.resampling import ResampleRecord, resample_onto, target_geometry
 from livseg.volume import Geometry, Volume
 
@@ -71,44 +70,10 @@ def prepare_for_inference(ct: Volume, config: PreprocessingConfig, *, roi: Volum
         turned_ct, turned = reorient(ct, config.orientation)
     else:
         turned_ct, turned = ct, ReorientRecord(ct.geometry, ct.geometry)
-    box = crop_box(turned_ct, config, roi=None if roi is None else apply_reorient(roi, turned))
+    box = crop_for(turned_ct, config, roi=None if roi is None else apply_reorient(roi, turned),
+                   body_exact_voxels=BODY_EXACT_VOXELS)
     prepared, resampled = _window_and_resample_in_slabs(turned_ct, box, config, slab_source_voxels)
     return prepared, PreprocessRecord(reorient=turned, crop=box, resample=resampled)
-
-
-def crop_box(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None = None,
-             body_exact_voxels: int = BODY_EXACT_VOXELS) -> CropRecord:
-    """The crop ``config.crop`` asks for, on ``ct``'s grid (a large body crop: subsampled)."""
-    if config.crop == "none":
-        return full_box(ct.geometry)
-    if config.crop == "liver":
-        if roi is None:
-            raise ConfigError("preprocessing.crop", expected="a liver mask for crop 'liver'",
-                              found="none given", fix="pass the liver label or use crop 'body'")
-        ct.require_same_grid(roi, fix="the liver mask must be on the CT's grid")
-        return label_crop(roi, config.crop_margin_mm)
-    if config.crop != "body":
-        raise ConfigError("preprocessing.crop", expected="'none', 'body' or 'liver'", found=repr(config.crop))
-    stride = max(1, math.ceil((ct.array.size / body_exact_voxels) ** (1 / 3)))
-    if stride == 1:
-        return body_crop(ct, config.body_threshold_hu)
-    return _subsampled_body_crop(ct, config.body_threshold_hu, stride)
-
-
-def _subsampled_body_crop(ct: Volume, threshold_hu: float, stride: int) -> CropRecord:
-    """``body_crop`` on every ``stride``-th voxel, widened so it contains the exact box."""
-    coarse_array = ct.array[::stride, ::stride, ::stride]
-    g = ct.geometry
-    coarse = Geometry(size=coarse_array.shape[::-1], spacing_mm=tuple(s * stride for s in g.spacing_mm),  # type: ignore[arg-type]
-                      origin_mm=g.origin_mm, direction=g.direction)
-    box = body_crop(Volume(coarse_array, coarse, source=ct.source), threshold_hu)
-    if box.is_identity:
-        return full_box(g)
-    shape = g.shape_zyx
-    start = tuple(max(0, a * stride - (stride - 1)) for a in box.start_zyx)
-    stop = tuple(min(n, (b - 1) * stride + stride) for b, n in zip(box.stop_zyx, shape))
-    logger.debug("%s: body box from a 1/%d subsample: %s..%s", ct.source, stride, start, stop)
-    return CropRecord(original=g, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
 
 
 def _window_and_resample_in_slabs(ct: Volume, box: CropRecord, config: PreprocessingConfig,
