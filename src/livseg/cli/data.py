@@ -85,10 +85,10 @@ def _cell(value: object) -> str:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """Left-aligned text columns under a dashed rule (``livseg.io.tables.format_table``)."""
+    from livseg.io.tables import format_table
+
+    return format_table([dict(zip(header, row)) for row in rows], header, left=len(header), rule=True)
 
 
 def run_check(args: argparse.Namespace) -> int:

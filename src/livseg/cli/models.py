@@ -44,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"networks": [s.as_dict() for s in summaries], "packaged": packaged}, indent=2))
         return 0
-    rows = [("NAME", "PARAMETERS", "RECEPTIVE FIELD (DxHxW)", "BRANCHES", "DESCRIPTION")]
-    rows += [(s.name, f"{s.parameters:,}", _rf_text(s.receptive_field), str(s.branches), s.description)
-             for s in summaries]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
+    from livseg.io.tables import format_table
+
+    header = ("NAME", "PARAMETERS", "RECEPTIVE FIELD (DxHxW)", "BRANCHES", "DESCRIPTION")
+    rows = [dict(zip(header, (s.name, f"{s.parameters:,}", _rf_text(s.receptive_field), str(s.branches),
+                              s.description))) for s in summaries]
+    print(format_table(rows, header, left=len(header)))
     print("\nPackaged trained models (livseg predict --model NAME):")
     if not packaged:
         print("  none installed")

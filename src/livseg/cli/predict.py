@@ -127,15 +127,14 @@ def run(args: argparse.Namespace) -> int:
 def _table(results: list) -> str:
     """The per-case table: seconds per stage, total, liver and tumour mL (``CaseResult`` rows)."""
     from livseg.inference.timing import STAGES
+    from livseg.io.tables import format_table
 
     header = ["case", "status", *STAGES, "total_s", "liver_ml", "tumour_ml"]
-    rows = [header]
+    rows = []
     for r in results:
         stages = [f"{r.seconds[s]:.2f}" if s in r.seconds else "-" for s in STAGES]
         total = f"{sum(r.seconds.values()):.2f}" if r.seconds else "-"
-        rows.append([r.case_id, "ok" if r.ok else "failed", *stages, total,
-                     "-" if r.liver_ml is None else f"{r.liver_ml:.1f}",
-                     ("-" if not r.ok else "n/a") if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-                     for row in rows)
+        rows.append(dict(zip(header, [r.case_id, "ok" if r.ok else "failed", *stages, total,
+                                      "-" if r.liver_ml is None else f"{r.liver_ml:.1f}",
+                                      ("-" if not r.ok else "n/a") if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])))
+    return format_table(rows, header, left=2)

@@ -83,11 +83,20 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def format_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, digits: int = 4) -> str:
+def format_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, digits: int = 4, left: int = 1,
+                 rule: bool = False) -> str:
     """Plain-text table with aligned columns, one line per row under a header line.
 
-    None shows as "-", floats with ``digits`` decimals; the first column is left-aligned, the
-    others (numbers) right-aligned; header cells are left-aligned.
+    Args:
+        rows: one mapping per line; a missing key or None shows as "-", a float with
+            ``digits`` decimals, anything else as ``str``.
+        columns: the keys to show, in order (also the header).
+        left: how many leading columns are left-aligned (names, text); the others (numbers)
+            are right-aligned. Header cells are left-aligned.
+        rule: a line of dashes under the header.
+
+    Returns:
+        The lines joined by newlines, trailing blanks removed.
     """
     def show(value: Any) -> str:
         if value is None:
@@ -99,6 +108,8 @@ def format_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, d
     body = [[show(row.get(column)) for column in columns] for row in rows]
     widths = [max([len(c)] + [len(line[i]) for line in body]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths)))
+    if rule:
+        lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(line, widths)))
               for line in body]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
