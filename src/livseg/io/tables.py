@@ -33,7 +33,8 @@ def _csv_cell(value: Any, float_format: Callable[[float], str]) -> str:
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
-              columns: Sequence[str] | None = None, *, float_format: Callable[[float], str] = repr) -> Path:
+              columns: Sequence[str] | None = None, *, float_format: Callable[[float], str] = repr,
+              line_end: str = "\r\n") -> Path:
     """Write ``rows`` as CSV, atomically; a missing or None value is an empty cell.
 
     Args:
@@ -41,6 +42,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
         path: the CSV file (its folder is created).
         columns: the header, in order; None: the union of the rows' keys in first-seen order.
         float_format: text of a float cell (default ``repr``: full precision).
+        line_end: the row terminator (the csv module's "\r\n" by default).
     """
     if columns is None:
         seen: dict[str, None] = {}
@@ -50,7 +52,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, lineterminator=line_end)
             writer.writerow(columns)
             for row in rows:
                 writer.writerow([_csv_cell(row.get(column), float_format) for column in columns])

@@ -7,13 +7,13 @@ checkpoint and never end half-written.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from livseg.io.atomic import atomic_path
+from livseg.io.tables import write_csv as write_table_csv
 
 # Columns that always come first, in this order; the rest follow in first-seen order.
 LEADING_COLUMNS = ("epoch", "lr", "seconds", "train_loss", "train_loss_main", "train_dice", "val_loss", "val_dice")
@@ -27,26 +27,14 @@ def columns_of(history: Sequence[dict[str, Any]]) -> list[str]:
     return seen
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
-    return str(value)
+def _float_cell(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.6g}"
 
 
 def write_csv(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write one row per epoch (missing values as empty cells), atomically."""
-    buffer = io.StringIO()
-    columns = columns_of(history)
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for record in history:
-        writer.writerow([_cell(record.get(c)) for c in columns])
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    return path
+    """Write one row per epoch (leading columns first, 6 significant digits, missing values as
+    empty cells, "\\n" line ends), atomically through :func:`livseg.io.tables.write_csv`."""
+    return write_table_csv(history, path, columns_of(history), float_format=_float_cell, line_end="\n")
 
 
 def read_csv(path: str | os.PathLike[str]) -> list[dict[str, float | None]]:
