@@ -138,3 +138,14 @@ def test_weight_decay_is_on_kernels_only(tiny_config):
     assert any(p.dim() == 1 for p in parameters)  # the network has biases or scales to check
     for parameter in parameters:
         assert decay_of[id(parameter)] == (0.01 if parameter.dim() > 1 else 0.0)
+
+
+def test_an_unwritable_run_folder_is_refused_before_training(tiny_config, tmp_path, run_cli):
+    """The data root does not exist either: the output error must come first (before any data
+    is read or epoch trained), in one line."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    code, stdout, stderr = run_cli("train", tiny_config, "--set", "data.root=/no/such/data",
+                                   "--out", blocker / "run")
+    assert code != 0 and "is a file" in stderr and str(blocker) in stderr
+    assert "/no/such/data" not in stderr and "epochs" not in stdout and not (tmp_path / "run").exists()

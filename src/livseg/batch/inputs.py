@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +17,7 @@ from typing import Sequence
 from livseg.datasets import Case, load_dataset, read_case_image
 from livseg.errors import ConfigError, DatasetError, InvalidImageError, OutputError
 from livseg.io import read_volume
-from livseg.io.atomic import split_suffix
+from livseg.io.atomic import require_writable_folder, split_suffix
 from livseg.io.formats import DICOM, READ_SUFFIXES, format_for_suffix, suffix_of
 from livseg.io.spacing import with_spacing
 from livseg.volume import Volume
@@ -186,32 +185,15 @@ def plan_outputs(out: str | os.PathLike[str], output_format: str | None, n_cases
 
 
 def require_writable(plan: OutputPlan) -> None:
-    """Fail now, before any inference, when the outputs cannot be written.
-
-    Probes the output's folder (or, when it does not exist yet, the nearest folder above it
-    that does) by creating and removing a hidden temporary file: permissions, read-only file
-    systems and a file in the way all show up, whoever runs livseg. Nothing else is created.
+    """Fail now, before any inference, when the outputs cannot be written (see
+    :func:`livseg.io.atomic.require_writable_folder`).
 
     Raises:
         OutputError: one line naming the output, the folder and the system's reason.
     """
     target = plan.file if plan.file is not None else plan.folder
     assert target is not None
-    folder = target.parent if plan.file is not None else target
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(target, expected="an output path inside a folder",
-                          found=f"{existing} is a file, not a folder")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".livseg-write-probe-", dir=existing)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(target, expected="a folder livseg can write in",
-                          found=f"{existing}: {exc.strerror or exc}",
-                          fix="choose another -o, or fix the folder's permissions") from exc
+    require_writable_folder(target.parent if plan.file is not None else target, target=target)
 
 
 def require_dicom_input(case: InputCase, output_format: str) -> None:

@@ -111,8 +111,11 @@ def _overfit_source(args: argparse.Namespace, config):
 
 
 def run(args: argparse.Namespace) -> int:
+    from livseg.io.atomic import require_writable_folder
+
     config = _load(args)
     out_dir = _out_dir(args, config)
+    require_writable_folder(out_dir)  # before any data is read or any epoch trained
     rank = int(os.environ.get("RANK", "0"))
     if args.overfit_one is not None:
         from livseg.training.overfit import overfit_one

@@ -36,6 +36,39 @@ def _ensure_parent(target: Path) -> Path:
     return parent
 
 
+def require_writable_folder(folder: str | os.PathLike[str], *, target: str | os.PathLike[str] | None = None) -> None:
+    """Fail now, before long work, when nothing can be written into ``folder``.
+
+    Probes ``folder`` (or, when it does not exist yet, the nearest folder above it that does)
+    by creating and removing a hidden temporary file: permissions, read-only file systems and
+    a file in the way all show up, whoever runs livseg (``os.access`` would not tell root the
+    truth). Nothing else is created.
+
+    Args:
+        folder: where the outputs will go.
+        target: the output named in the error (default: ``folder``).
+
+    Raises:
+        OutputError: one line naming the output, the folder and the system's reason.
+    """
+    folder = Path(folder)
+    named = Path(target) if target is not None else folder
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(named, expected="an output path inside a folder",
+                          found=f"{existing} is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".livseg-write-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(named, expected="a folder livseg can write in",
+                          found=f"{existing}: {exc.strerror or exc}",
+                          fix="choose another output, or fix the folder's permissions") from exc
+
+
 def _default_file_mode() -> int:
     """0o666 minus the process umask (read without changing it, where the OS allows)."""
     try:
