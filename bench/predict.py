@@ -199,7 +199,7 @@ def run_predict(image: Path, model: str, out: Path, device: str, tumour: bool) -
     header, values = lines[first].split(), lines[first + 1].split()
     row = dict(zip(header, values))
     memory = next(line for line in lines if line.startswith("peak memory: ")).removeprefix("peak memory: ")
-    return {"stages": {k: float(v) for k, v in row.items() if k not in ("case", "status") and v != "-"},
+    return {"stages": {k: float(v) for k, v in row.items() if k not in ("case", "status") and v not in ("-", "n/a")},
             "memory": memory, "process_wall_s": wall, "command": " ".join(["livseg", *command[3:]])}
 
 
