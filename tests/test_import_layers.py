@@ -20,7 +20,7 @@ PACKAGE = SRC / "livseg"
 #: Layer of each top-level part of the package, lowest first. A module may import its own
 #: layer (without cycles) and the layers below it, never one above.
 LAYERS: dict[str, int] = {
-    "errors": 0, "volume": 0, "version": 0, "schema": 0,
+    "errors": 0, "volume": 0, "version": 0, "lazy": 0, "schema": 0,
     "io": 1,
     "config": 2, "preprocessing": 2,
     "phantoms": 3, "datasets": 3,
@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "training": 6, "tuning": 6, "metrics": 6,
     "batch": 7,
     "reporting": 8,
-    "cli": 9, "__main__": 9,
+    "cli": 9, "__main__": 9, "api": 9,
     # The package's own __init__ is the public facade: it may re-export anything, and nothing
     # inside the package imports it (``from livseg import X`` from a submodule is upward).
     "": 10,
@@ -52,7 +52,13 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     found: set[str] = set()
     is_package = path.name == "__init__.py"
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports":
+            # lazy_exports(__name__, {"livseg.x.y": (...)}): the modules a package exports from
+            for mapping in node.args[1:2]:
+                if isinstance(mapping, ast.Dict):
+                    found.update(k.value for k in mapping.keys
+                                 if isinstance(k, ast.Constant) and str(k.value).split(".")[0] == "livseg")
+        elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "livseg")
         elif isinstance(node, ast.ImportFrom):
             if node.level:

@@ -3,9 +3,7 @@ layer can read them without importing the package's public facade (``livseg/__in
 
 from __future__ import annotations
 
-import platform
 import sys
-from importlib import metadata
 
 __version__ = "0.1.0"
 
@@ -19,6 +17,9 @@ def versions() -> dict[str, str]:
     A package already imported reports its ``__version__``; the others are read from the
     installed distributions' metadata, so nothing (torch above all) is imported for this.
     """
+    import platform  # here, not at import: ``livseg --version`` must stay instant
+    from importlib import metadata
+
     found = {"python": platform.python_version(), "livseg": __version__}
     for name in PACKAGES:
         version = getattr(sys.modules.get(name), "__version__", None)

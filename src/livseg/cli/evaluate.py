@@ -29,16 +29,14 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from livseg.errors import DatasetError, InputNotFoundError, InvalidImageError, LivsegError
-from livseg.io import read_volume, require_known_spacing
-from livseg.io.atomic import split_suffix
-from livseg.metrics.case import DEFAULT_TOLERANCE_MM, CaseMetrics, check_structures, evaluate_case
-from livseg.metrics.regrid import as_labels, onto_reference
-from livseg.metrics.structures import STRUCTURES
-from livseg.metrics.summary import summarize
-from livseg.volume import Volume
+from livseg.metrics.names import DEFAULT_TOLERANCE_MM, STRUCTURES
+
+if TYPE_CHECKING:  # the library is imported inside the functions: `livseg --help` stays fast
+    from livseg.metrics.case import CaseMetrics
+    from livseg.volume import Volume
 
 ORDER = 40
 logger = logging.getLogger(__name__)
@@ -86,6 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livseg.metrics.case import check_structures
+    from livseg.metrics.summary import summarize
+
     if args.tolerance_mm < 0:
         raise InvalidImageError("--tolerance-mm", expected="a tolerance >= 0 mm", found=str(args.tolerance_mm))
     args.structures_given = None
@@ -164,6 +165,9 @@ def _label_map(text: str | None):
 
 def _read_labels(path: Path, label_map_text: str | None, spacing_mm: Sequence[float] | None) -> Volume:
     """A label file as a 0/1/2 Volume: mapped with ``label_map_text`` if given, else checked."""
+    from livseg.io import read_volume, require_known_spacing
+    from livseg.metrics.regrid import as_labels
+
     volume = read_volume(path, kind="label", spacing_mm=spacing_mm)
     require_known_spacing(volume, what="distances and volumes in mm",
                           fix="pass --spacing-mm X Y Z")
@@ -176,6 +180,9 @@ def _read_prediction(path: Path, args: argparse.Namespace) -> tuple[Volume, tupl
     The last is {"structures": [...], "source": "option" | "sidecar" | "dicom-seg" | "default",
     "path": the sidecar or SEG (or None), "reason": a short text for the terminal}.
     """
+    from livseg.io import read_volume, require_known_spacing
+    from livseg.metrics.regrid import as_labels
+
     volume = read_volume(path, kind="label", spacing_mm=args.spacing_mm)
     require_known_spacing(volume, what="distances and volumes in mm", fix="pass --spacing-mm X Y Z")
     structures, source = _assessed(path, volume, args)
@@ -184,6 +191,8 @@ def _read_prediction(path: Path, args: argparse.Namespace) -> tuple[Volume, tupl
 
 def _assessed(path: Path, volume: Volume, args: argparse.Namespace) -> tuple[tuple[str, ...], dict]:
     """What ``path`` assessed (see the module docstring for the order)."""
+    from livseg.metrics.case import check_structures
+
     if args.structures_given is not None:
         return args.structures_given, {"source": "option", "path": None, "reason": f"--structures {args.structures}"}
     from livseg.batch.runner import provenance_path, read_provenance
@@ -204,14 +213,20 @@ def _assessed(path: Path, volume: Volume, args: argparse.Namespace) -> tuple[tup
 
 
 def _on_reference_grid(prediction: Volume, reference: Volume, resample: bool) -> Volume:
+    from livseg.metrics.regrid import onto_reference
+
     return onto_reference(prediction, reference, resample=resample, fix=RESAMPLE_FIX)
 
 
 def _case_id_of(path: Path) -> str:
+    from livseg.io.atomic import split_suffix
+
     return split_suffix(path)[0] if path.is_file() else path.name
 
 
 def _evaluate_pair(pred_path: Path, gt_path: Path, args: argparse.Namespace) -> tuple[CaseMetrics, dict]:
+    from livseg.metrics.case import evaluate_case
+
     reference = _read_labels(gt_path, args.gt_label_map, args.spacing_mm)
     predicted, structures, source = _read_prediction(pred_path, args)
     prediction = _on_reference_grid(predicted, reference, args.resample_pred)
@@ -237,6 +252,9 @@ def find_prediction(pred_dir: Path, case_id: str) -> Path | None:
 
 
 def _evaluate_dataset(args: argparse.Namespace) -> list[tuple[CaseMetrics, dict]]:
+    from livseg.io import require_known_spacing
+    from livseg.metrics.case import evaluate_case
+
     from livseg.datasets import load_dataset, read_case_image, read_case_label
 
     pred_dir: Path = args.pred_dir

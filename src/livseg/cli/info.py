@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from livseg.io import read_volume, summarize
 
 ORDER = 10
 
@@ -30,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livseg.io import read_volume, summarize
+
     volume = read_volume(args.path, kind="label" if args.label else "any",
                          series_uid=args.series, spacing_mm=args.spacing_mm, allow_non_finite=not args.label)
     summary = summarize(volume, label=True if args.label else None)

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="RUN_DIR",
                         help="run folder (default: output.dir of the config, else runs/<name>; "
                              "with --resume: the resumed run's folder)")
+    parser.add_argument("--device", default=None,
+                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps "
+                             "(default: the config's training.device, itself auto by default)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue a run from its last.pt (or from a given checkpoint file)")
     parser.add_argument("--budget-minutes", type=float,
@@ -114,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     from livseg.io.atomic import require_writable_folder
 
     config = _load(args)
+    if args.device is not None:
+        from livseg.config import replace
+
+        config = replace(config, training=replace(config.training, device=args.device))
     out_dir = _out_dir(args, config)
     require_writable_folder(out_dir)  # before any data is read or any epoch trained
     rank = int(os.environ.get("RANK", "0"))

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from livseg.tuning.objective import TUNABLE_MEASURES
-    from livseg.tuning.search import SEARCHES
+    from livseg.tuning.names import SEARCHES
 
     parser = subparsers.add_parser(
         "tune-crf", help="tune the dense CRF and branch-fusion weights on labelled cases",

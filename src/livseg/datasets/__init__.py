@@ -17,14 +17,19 @@ Synthetic phantoms live in their own package, :mod:`livseg.phantoms` (it imports
 
 from __future__ import annotations
 
-from livseg.datasets.case import BACKGROUND, LABEL_NAMES, LIVER, TUMOUR, Case
-from livseg.datasets.check import CaseReport, check_case, check_dataset
-from livseg.datasets.dataset import Dataset, detect_layouts, load_dataset
-from livseg.datasets.fetch import SAMPLES, cache_root, fetch_sample, sample_case, sample_dir
-from livseg.datasets.labels import LabelMap, apply_label_map, parse_label_map
-from livseg.datasets.layouts import LAYOUTS
-from livseg.datasets.reading import read_case_image, read_case_label
-from livseg.datasets.shared import shared_cases, shared_data_root
+from livseg.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "livseg.datasets.case": ("BACKGROUND", "LABEL_NAMES", "LIVER", "TUMOUR", "Case"),
+    "livseg.datasets.check": ("CaseReport", "check_case", "check_dataset"),
+    "livseg.datasets.dataset": ("Dataset", "detect_layouts", "load_dataset"),
+    "livseg.datasets.fetch": ("SAMPLES", "cache_root", "fetch_sample", "sample_case", "sample_dir"),
+    "livseg.datasets.labels": ("LabelMap", "apply_label_map", "parse_label_map"),
+    "livseg.datasets.layouts": ("LAYOUTS",),
+    "livseg.datasets.reading": ("read_case_image", "read_case_label"),
+    "livseg.datasets.shared": ("shared_cases", "shared_data_root"),
+})
+
 
 __all__ = [
     "BACKGROUND", "LABEL_NAMES", "LAYOUTS", "LIVER", "SAMPLES", "TUMOUR",

@@ -41,11 +41,7 @@ from typing import Callable
 import platformdirs
 
 from livseg.datasets.case import Case
-from livseg.datasets.labels import apply_label_map, label_counts
 from livseg.errors import FetchError, OutputError, UnknownNameError
-from livseg.io import read_volume, write_volume
-from livseg.io.spacing import with_spacing
-from livseg.volume import Volume
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +77,11 @@ def _write_json(path: Path, facts: dict) -> None:
 
 
 def _build_lits(data: Path, out: Path) -> dict:
+    from livseg.datasets.labels import apply_label_map, label_counts
+    from livseg.io import read_volume, write_volume
+    from livseg.io.spacing import with_spacing
+    from livseg.volume import Volume
+
     original = out / "original"
     original.mkdir(parents=True)
     for name in ("img_117.mrc", "lab_117.mrc"):
@@ -118,6 +119,8 @@ def _build_lits(data: Path, out: Path) -> dict:
 
 
 def _build_chest(data: Path, out: Path) -> dict:
+    from livseg.io import read_volume, write_volume
+
     dicom = out / "dicom"
     dicom.mkdir(parents=True)
     files = sorted(p for p in data.iterdir() if p.suffix.lower() == ".dcm")

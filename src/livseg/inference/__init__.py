@@ -40,13 +40,18 @@ adds 4N bytes per foreground class.
 
 from __future__ import annotations
 
-from livseg.inference.bundle import ModelBundle, load_bundle, save_bundle
-from livseg.inference.fusion import fuse_probabilities, resolve_fusion_weights
-from livseg.inference.registry import WEIGHTS_DIR, available_models, resolve_model
-from livseg.inference.segmenter import Prediction, Segmenter, check_device
-from livseg.inference.settings import CrfSettings, InferenceSettings
-from livseg.inference.timing import StageTimer, peak_memory_mb
-from livseg.inference.windows import sliding_window_probabilities
+from livseg.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "livseg.inference.bundle": ("ModelBundle", "load_bundle", "save_bundle"),
+    "livseg.inference.fusion": ("fuse_probabilities", "resolve_fusion_weights"),
+    "livseg.inference.registry": ("WEIGHTS_DIR", "available_models", "resolve_model"),
+    "livseg.inference.segmenter": ("Prediction", "Segmenter", "check_device"),
+    "livseg.inference.settings": ("CrfSettings", "InferenceSettings"),
+    "livseg.inference.timing": ("StageTimer", "peak_memory_mb"),
+    "livseg.inference.windows": ("sliding_window_probabilities",),
+})
+
 
 __all__ = [
     "CrfSettings",

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from livseg.errors import ConfigError
+from livseg.models.devices import resolve_device
 from livseg.inference.bundle import ModelBundle, load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
@@ -77,21 +78,9 @@ class _StageResult:
 
 
 def check_device(device: str | torch.device) -> torch.device:
-    """A torch device that exists here; ConfigError with the fix otherwise."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError("--device", expected="cpu, cuda or cuda:N", found=repr(str(device))) from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda", expected="a CUDA GPU visible to PyTorch",
-                              found="none (torch.cuda.is_available() is False)", fix="use --device cpu")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {device}", expected=f"a GPU index below {torch.cuda.device_count()}",
-                              found=str(resolved.index))
-    elif resolved.type != "cpu":
-        raise ConfigError("--device", expected="cpu, cuda or cuda:N", found=repr(str(device)))
-    return resolved
+    """The torch device ``device`` means here ("auto": CUDA, then MPS, then CPU); ConfigError
+    with the fix when this machine does not have it (:func:`livseg.models.devices.resolve_device`)."""
+    return resolve_device(device)
 
 
 class Segmenter:
@@ -100,8 +89,8 @@ class Segmenter:
     Args:
         bundle: the liver model (task "liver" or "liver_tumour").
         tumour_bundle: a tumour model (task "tumour") for the cascade.
-        device: "cpu", "cuda" or "cuda:N" (networks and CRF run there; results come back to
-            the CPU).
+        device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps" (networks
+            and CRF run there; results come back to the CPU).
         crf: run the dense CRF where the bundles' settings enable it.
         tumour: run the cascade: None = when a tumour bundle is given; True requires one.
         tta: mirroring test-time augmentation (None: the bundle's setting).
@@ -111,7 +100,7 @@ class Segmenter:
     """
 
     def __init__(self, bundle: ModelBundle, *, tumour_bundle: ModelBundle | None = None,
-                 device: str | torch.device = "cpu", crf: bool = True, tumour: bool | None = None,
+                 device: str | torch.device = "auto", crf: bool = True, tumour: bool | None = None,
                  tta: bool | None = None, overlap: float | None = None, amp: bool = True,
                  slab_voxels: int | None = None) -> None:
         if bundle.task == "tumour":
@@ -160,7 +149,7 @@ class Segmenter:
                                                          self.tumour_bundle.num_branches)
 
     @classmethod
-    def from_checkpoint(cls, model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "cpu", *,
+    def from_checkpoint(cls, model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "auto", *,
                         tumour_model: str | os.PathLike[str] | None = None, tumour: bool | None = None,
                         settings_file: str | os.PathLike[str] | None = None,
                         **options: Any) -> "Segmenter":

@@ -20,13 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livseg.io.content import KINDS
-from livseg.io.formats import READ_SUFFIXES, WRITE_SUFFIXES
-from livseg.io.reading import read_volume
-from livseg.io.spacing import require_known_spacing
-from livseg.io.summary import summarize
-from livseg.io.writing import write_like, write_volume
+from livseg.lazy import lazy_exports
 
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "livseg.io.content": ("KINDS",),
+    "livseg.io.formats": ("READ_SUFFIXES", "WRITE_SUFFIXES"),
+    "livseg.io.reading": ("read_volume",),
+    "livseg.io.spacing": ("require_known_spacing",),
+    "livseg.io.summary": ("summarize",),
+    "livseg.io.writing": ("write_like", "write_volume"),
+})
 
 if TYPE_CHECKING:
     from livseg.io.dicom import SeriesSummary

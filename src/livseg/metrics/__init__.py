@@ -21,28 +21,20 @@ tumour burden), ``case`` (all of it for one case, and the empty-mask policy), ``
 
 from __future__ import annotations
 
-from livseg.metrics.case import (
-    STRUCTURE_MEASURES,
-    CaseMetrics,
-    StructureMetrics,
-    check_structures,
-    evaluate_case,
-    evaluate_structure,
-)
-from livseg.metrics.lits import LesionDetection, detect_lesions, tumour_burden, tumour_burden_error
-from livseg.metrics.masks import MaskPair, mask_pair
-from livseg.metrics.overlap import (
-    ConfusionCounts,
-    OverlapScores,
-    confusion_counts,
-    dice_global,
-    overlap_from_counts,
-    overlap_scores,
-)
-from livseg.metrics.sliver07 import HUMAN_REFERENCE, Sliver07Scores, sliver07_scores
-from livseg.metrics.structures import STRUCTURES, check_label_map, structure_mask
-from livseg.metrics.summary import describe, summarize
-from livseg.metrics.surface import SurfaceDistances, border_voxels, surface_distances
+from livseg.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "livseg.metrics.names": ("DEFAULT_TOLERANCE_MM", "STRUCTURES", "STRUCTURE_MEASURES"),
+    "livseg.metrics.case": ("CaseMetrics", "StructureMetrics", "check_structures", "evaluate_case", "evaluate_structure"),
+    "livseg.metrics.lits": ("LesionDetection", "detect_lesions", "tumour_burden", "tumour_burden_error"),
+    "livseg.metrics.masks": ("MaskPair", "mask_pair"),
+    "livseg.metrics.overlap": ("ConfusionCounts", "OverlapScores", "confusion_counts", "dice_global", "overlap_from_counts", "overlap_scores"),
+    "livseg.metrics.sliver07": ("HUMAN_REFERENCE", "Sliver07Scores", "sliver07_scores"),
+    "livseg.metrics.structures": ("check_label_map", "structure_mask"),
+    "livseg.metrics.summary": ("describe", "summarize"),
+    "livseg.metrics.surface": ("SurfaceDistances", "border_voxels", "surface_distances"),
+})
+
 
 __all__ = [
     "CaseMetrics", "ConfusionCounts", "HUMAN_REFERENCE", "LesionDetection", "MaskPair", "OverlapScores",

@@ -32,21 +32,13 @@ import numpy as np
 from livseg.errors import ConfigError
 from livseg.metrics.lits import LesionDetection, detect_lesions, tumour_burden
 from livseg.metrics.masks import MaskLike, mask_pair
+from livseg.metrics.names import DEFAULT_TOLERANCE_MM, STRUCTURE_MEASURES
 from livseg.metrics.overlap import ConfusionCounts, counts_of, overlap_from_counts
 from livseg.metrics.sliver07 import Sliver07Scores, sliver07_scores
 from livseg.metrics.structures import STRUCTURES, check_label_map, structure_mask
 from livseg.metrics.surface import surface_distances
 from livseg.volume import Volume
 
-#: Per-structure measures, in table order (all floats, or None where undefined).
-STRUCTURE_MEASURES: tuple[str, ...] = (
-    "dice", "jaccard", "voe_pct", "rvd_pct", "fpr", "fnr",
-    "assd_mm", "rmssd_mm", "mssd_mm", "hd95_mm", "hd95_directed_max_mm", "surface_dice",
-    "sliver07_score", "sliver07_voe", "sliver07_rvd", "sliver07_assd", "sliver07_rmssd", "sliver07_mssd",
-    "reference_volume_ml", "prediction_volume_ml",
-)
-
-DEFAULT_TOLERANCE_MM = 1.0
 
 
 @dataclass(frozen=True)

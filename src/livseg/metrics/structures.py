@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from livseg.errors import InvalidImageError, UnknownNameError
+from livseg.metrics.names import STRUCTURES
 from livseg.volume import Volume
 
-#: structure name -> the label values that form it.
-STRUCTURES: dict[str, tuple[int, ...]] = {"liver": (1, 2), "tumour": (2,)}
 
 #: the only values a livseg label map may hold (0 background, 1 liver, 2 tumour).
 ALLOWED_LABELS = (0, 1, 2)

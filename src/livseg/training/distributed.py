@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from livseg.errors import ConfigError
+from livseg.models.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +45,8 @@ class Runtime:
 
 
 def _pick_device(preference: str, local_rank: int) -> torch.device:
-    if preference == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if preference.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("training.device", expected="a machine with a CUDA GPU for device "
-                              f"{preference!r}", found="no CUDA device", fix="set training.device=auto or cpu")
-        return torch.device(f"cuda:{local_rank}") if preference == "cuda" else torch.device(preference)
-    if preference == "cpu":
-        return torch.device("cpu")
-    raise ConfigError("training.device", expected="'auto', 'cpu', 'cuda' or 'cuda:N'", found=repr(preference))
+    """``training.device`` for this process: "auto" is its local rank's GPU, else MPS, else the CPU."""
+    return resolve_device(preference, option="training.device", cuda_index=local_rank)
 
 
 def start_runtime(device_preference: str) -> Runtime:

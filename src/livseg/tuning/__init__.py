@@ -25,14 +25,19 @@ random, successive halving), ``output`` (table, tuned settings), ``tune`` (all o
 
 from __future__ import annotations
 
-from livseg.inference.settings import apply_tuned_settings, load_tuned_settings, read_tuned_mapping
-from livseg.tuning.cache import CachedCase, CacheStats, cached_cases, compute_cached_case, load_cached_case
-from livseg.tuning.objective import Objective
-from livseg.tuning.output import write_tuned_bundle
-from livseg.tuning.search import SEARCHES, SearchResult, TrialResult, search
-from livseg.tuning.space import SearchSpace, TrialParams, default_space, load_space, space_from_mapping
-from livseg.tuning.trial import Refinement, predict_labels, run_trial_case
-from livseg.tuning.tune import TuneOutcome, default_cache_dir, tune_crf
+from livseg.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "livseg.inference.settings": ("apply_tuned_settings", "load_tuned_settings", "read_tuned_mapping"),
+    "livseg.tuning.cache": ("CachedCase", "CacheStats", "cached_cases", "compute_cached_case", "load_cached_case"),
+    "livseg.tuning.objective": ("Objective",),
+    "livseg.tuning.output": ("write_tuned_bundle",),
+    "livseg.tuning.search": ("SEARCHES", "SearchResult", "TrialResult", "search"),
+    "livseg.tuning.space": ("SearchSpace", "TrialParams", "default_space", "load_space", "space_from_mapping"),
+    "livseg.tuning.trial": ("Refinement", "predict_labels", "run_trial_case"),
+    "livseg.tuning.tune": ("TuneOutcome", "default_cache_dir", "tune_crf"),
+})
+
 
 __all__ = [
     "CacheStats", "CachedCase", "Objective", "Refinement", "SEARCHES", "SearchResult", "SearchSpace",

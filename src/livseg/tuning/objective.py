@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from livseg.errors import UnknownNameError
-from livseg.metrics import STRUCTURE_MEASURES, STRUCTURES, StructureMetrics
+from livseg.metrics.names import STRUCTURE_MEASURES, STRUCTURES
+
+if TYPE_CHECKING:
+    from livseg.metrics.case import StructureMetrics
 
 #: Measures where larger is better; every other measure is minimised.
 MAXIMISED = frozenset({"dice", "jaccard", "surface_dice", "sliver07_score", "sliver07_voe", "sliver07_rvd",

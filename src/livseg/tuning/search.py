@@ -34,13 +34,13 @@ from typing import Callable, Sequence
 from livseg.errors import ConfigError
 from livseg.metrics import StructureMetrics
 from livseg.tuning.cache import CachedCase
+from livseg.tuning.names import SEARCHES
 from livseg.tuning.objective import Objective
 from livseg.tuning.space import SearchSpace, TrialParams
 from livseg.tuning.trial import Refinement, UnaryMemo, run_trial_case
 
 logger = logging.getLogger(__name__)
 
-SEARCHES = ("grid", "random", "halving")
 HALVING_ETA = 3
 
 
