@@ -168,6 +168,11 @@ def test_the_checker_sees_an_upward_import_and_a_cycle(tmp_path: Path) -> None:
     (module.parent / "y.py").write_text("", encoding="utf-8")
     known = {"livseg.inference", "livseg.inference.segmenter", "livseg.io.x", "livseg.io.y"}
     assert _imports("livseg.io.x", module, known) == {"livseg.inference", "livseg.inference.segmenter", "livseg.io.y"}
+    lazy = tmp_path / "livseg" / "io" / "__init__.py"
+    lazy.write_text("from livseg.lazy import lazy_exports\n"
+                    "__getattr__, __dir__ = lazy_exports(__name__, {'livseg.inference.segmenter': ('Segmenter',)})\n",
+                    encoding="utf-8")
+    assert "livseg.inference.segmenter" in _imports("livseg.io", lazy, known | {"livseg.lazy"})
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(pytest.main([__file__, "-q"]))
