@@ -68,6 +68,40 @@ class InputCase:
         return with_spacing(volume, spacing_mm) if spacing_mm is not None else volume
 
 
+#: Folder names that say "the images" rather than which case they are.
+GENERIC_FOLDER_NAMES = frozenset({"dicom", "dcm", "images", "image", "series", "ct", "scan", "scans", "data",
+                                  "input", "inputs"})
+
+
+def series_case_id(folder: Path) -> str:
+    """The case id of a DICOM series folder: its own name, unless that is a generic one such as
+    ``dicom/`` (then the series' PatientID and SeriesNumber, ``<PatientID>-s<SeriesNumber>``,
+    or, for an anonymised series without a PatientID, the name of the folder above)."""
+    if folder.name.lower() not in GENERIC_FOLDER_NAMES:
+        return folder.name
+    header = _first_dicom_header(folder)
+    patient = str(getattr(header, "PatientID", "") or "").strip() if header is not None else ""
+    if patient:
+        number = str(getattr(header, "SeriesNumber", "") or "").strip()
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in patient) + (f"-s{number}" if number else "")
+    parent = folder.resolve().parent.name
+    return parent or folder.name
+
+
+def _first_dicom_header(folder: Path) -> object | None:
+    """The header (no pixels) of the first readable DICOM file in ``folder``, or None."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and not entry.name.startswith("."):
+            try:
+                return pydicom.dcmread(entry, stop_before_pixels=True)
+            except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError):
+                continue
+    return None
+
+
 def _is_series_folder(folder: Path) -> bool:
     """A folder of files that are not volume files (DICOM slices, usually without suffix)."""
     entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
@@ -83,7 +117,7 @@ def _plain_folder(folder: Path) -> list[InputCase]:
         if entry.is_file() and name.endswith(_VOLUME_SUFFIXES):
             cases.append(InputCase(split_suffix(entry)[0], entry))
         elif entry.is_dir() and _is_series_folder(entry):
-            cases.append(InputCase(entry.name, entry))
+            cases.append(InputCase(series_case_id(entry), entry))
     return cases
 
 
@@ -100,7 +134,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike[str]], *, layout: str = "aut
             cases.append(InputCase(split_suffix(path)[0] if path.suffix else path.name, path))
             continue
         if _is_series_folder(path):
-            cases.append(InputCase(path.name, path))
+            cases.append(InputCase(series_case_id(path), path))
             continue
         try:
             dataset = load_dataset(path, layout=layout)
