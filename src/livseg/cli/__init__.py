@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"livseg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or stage lines (they are shown only on a terminal anyway)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = []
     for info in pkgutil.iter_modules(__path__):

@@ -174,9 +174,15 @@ def run_phantom(args: argparse.Namespace) -> int:
         raise LivsegError("--n", expected="at least 1 phantom", found=str(args.n))
     if args.size is not None and min(args.size) < 1:
         raise LivsegError("--size", expected="three positive voxel counts X Y Z", found=" ".join(map(str, args.size)))
-    cases = write_phantoms(args.out, n=args.n, seed=args.seed,
-                           size_xyz=tuple(args.size) if args.size else None, fmt=args.format,
-                           spacing_mm=tuple(args.spacing) if args.spacing else None)
+    from tqdm import tqdm
+
+    from livseg.cli._progress import show_progress
+
+    with tqdm(total=args.n, desc="phantoms", unit="phantom", disable=not show_progress(args), file=sys.stderr) as bar:
+        cases = write_phantoms(args.out, n=args.n, seed=args.seed,
+                               size_xyz=tuple(args.size) if args.size else None, fmt=args.format,
+                               spacing_mm=tuple(args.spacing) if args.spacing else None,
+                               on_phantom=lambda case: bar.update(1))
     for case in cases:
         print(f"{case.case_id}  {case.image}  {case.label}")
     print(f"{len(cases)} phantom(s) in {args.out}; check with: livseg data check {args.out}")

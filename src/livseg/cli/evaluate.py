@@ -280,8 +280,10 @@ def _evaluate_dataset(args: argparse.Namespace) -> list[tuple[CaseMetrics, dict]
         logger.warning("%s: %d case(s) without a prediction skipped: %s", pred_dir, len(missing), shown)
     from tqdm import tqdm
 
+    from livseg.cli._progress import show_progress
+
     cases = []
-    for case, path in tqdm(pairs, desc="evaluate", unit="case", disable=not sys.stderr.isatty()):
+    for case, path in tqdm(pairs, desc="evaluate", unit="case", disable=not show_progress(args)):
         image = read_case_image(case, spacing_mm=args.spacing_mm)
         reference = read_case_label(case, image=image)
         require_known_spacing(reference, what="distances and volumes in mm",

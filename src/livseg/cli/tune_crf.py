@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from livseg.cli._progress import show_progress
+
     from livseg.errors import ConfigError
     from livseg.tuning import tune_crf
     from livseg.tuning.output import format_result_table
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--trials", expected="--search random or --search halving with it",
                           found="a trial budget for the exhaustive grid", fix="add --search random")
     command = "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
-    bar = tqdm(desc="tune-crf", unit="step", disable=not sys.stderr.isatty(), file=sys.stderr)
+    bar = tqdm(desc="tune-crf", unit="step", disable=not show_progress(args), file=sys.stderr)
 
     def on_case(case_id: str, reused: bool) -> None:
         bar.set_postfix_str(f"{case_id} {'cached' if reused else 'network'}")

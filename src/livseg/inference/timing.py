@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
 import sys
 import time
@@ -10,6 +11,11 @@ from typing import Iterator
 
 #: The stages of ``livseg predict``, in order.
 STAGES = ("read", "preprocess", "network", "restore", "crf", "tumour", "post", "write")
+
+
+#: Logger of the stage a pipeline enters (INFO); the CLI shows it on a terminal.
+PROGRESS_LOGGER = "livseg.progress"
+_progress = logging.getLogger(PROGRESS_LOGGER)
 
 
 class StageTimer:
@@ -25,9 +31,13 @@ class StageTimer:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._last: str | None = None
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        if stage != self._last:  # a stage entered again right away is not news
+            _progress.info("%s", stage)
+            self._last = stage
         started = time.perf_counter()
         try:
             yield

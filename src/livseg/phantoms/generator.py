@@ -29,6 +29,8 @@ and painted on the voxel grid:
 
 from __future__ import annotations
 
+from typing import Callable
+
 import logging
 import time
 from dataclasses import dataclass
@@ -298,13 +300,14 @@ def phantom_seed(seed: int, index: int) -> int:
 
 
 def write_phantoms(out_dir: Path, *, n: int, seed: int, size_xyz: tuple[int, int, int] | None = None,
-                   fmt: str = "nii.gz", spacing_mm: tuple[float, float, float] | None = None) -> list[Case]:
+                   fmt: str = "nii.gz", spacing_mm: tuple[float, float, float] | None = None,
+                   on_phantom: Callable[[Case], None] | None = None) -> list[Case]:
     """Write ``n`` phantoms as OUT/images/phantom-NNN.<fmt> and OUT/labels/phantom-NNN.<fmt>.
 
     Phantom i uses seed :func:`phantom_seed`(seed, i). Every file is written atomically.
     ``spacing_mm`` (x, y, z) fixes the voxel spacing; with a grid large enough for a whole
     abdomen (e.g. 240 x 240 x 110 at 1.6 x 1.6 x 3 mm) the anatomy keeps its real size instead
-    of being scaled down to fit.
+    of being scaled down to fit. ``on_phantom`` is called with each case once written (progress).
 
     Returns:
         One :class:`Case` per phantom (layout "pairs", case_id "phantom-NNN", labels already
@@ -328,4 +331,6 @@ def write_phantoms(out_dir: Path, *, n: int, seed: int, size_xyz: tuple[int, int
         cases.append(Case(case_id=case_id, image=image_path, label=label_path, layout="pairs",
                           extra={"seed": case_seed, "phase": info["phase"],
                                  "anatomy_scale": info["anatomy_scale"]}))
+        if on_phantom is not None:
+            on_phantom(cases[-1])
     return cases
