@@ -358,6 +358,71 @@ def test_dicom_seg_of_an_anonymised_series(run_cli, model, shared_data, tmp_path
     assert mask.array.any()
 
 
+# --- Slicer segmentation and DICOM RTSTRUCT outputs (issue #17 items 1 and 2) -------------------
+
+def test_slicer_seg_output_with_its_sidecar_and_probabilities(run_cli, model, cases, tmp_path):
+    source = cases / "case1.nii.gz"
+    out = tmp_path / "case1.seg.nrrd"
+    code, stdout, stderr = run_cli("predict", source, "-o", out, "--model", model, "--no-crf",
+                                   "--save-probabilities")
+    assert code == 0, stderr
+    assert f"wrote {out}" in stdout
+    mask = read_volume(out, kind="label")
+    read_volume(source).require_same_grid(mask)
+    from livseg.io.slicer_seg import read_slicer_header
+
+    header = read_slicer_header(out)
+    assert header["Segment0_Name"] == "Liver" and "Segment1_ID" not in header   # liver only: no tumour segment
+    assert (tmp_path / "case1.livseg.json").is_file()                               # not case1.seg.livseg.json
+    assert (tmp_path / "case1_prob_liver.nrrd").is_file()
+    from livseg.batch.runner import read_provenance
+
+    facts = read_provenance(out)
+    assert facts is not None and facts["outputs"]["format"] == "slicer-seg" and facts["structures"] == ["liver"]
+    folder = tmp_path / "folder"
+    code, _, stderr = run_cli("predict", cases, "-o", folder, "--model", model, "--no-crf",
+                              "--output-format", "slicer-seg")
+    assert code == 0, stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["case1.livseg.json", "case1.seg.nrrd",
+                                                        "case3.livseg.json", "case3.seg.nrrd"]
+
+
+def test_rtstruct_needs_a_dicom_input_and_agreeing_names(run_cli, model, cases, tmp_path):
+    code, _, stderr = run_cli("predict", cases / "case1.nii.gz", "-o", tmp_path / "rt.rtstruct.dcm", "--model", model)
+    assert code == 2 and "DICOM series input for --output-format dicom-rtstruct" in stderr
+    assert not (tmp_path / "rt.rtstruct.dcm").exists()
+    code, _, stderr = run_cli("predict", cases / "case1.nii.gz", "-o", tmp_path / "m.nii.gz", "--model", model,
+                              "--output-format", "dicom-rtstruct")
+    assert code == 2 and ".rtstruct.dcm" in stderr
+
+
+@pytest.mark.needs_shared_data
+def test_rtstruct_of_a_dicom_series(run_cli, model, shared_data, tmp_path):
+    series = shared_data / "chaos-ct-1" / "dicom"
+    if not series.is_dir():
+        pytest.skip("CHAOS series absent")
+    rt_path = tmp_path / "chaos.rtstruct.dcm"
+    code, _, stderr = run_cli("predict", series, "-o", rt_path, "--model", model, "--no-crf")
+    assert code == 0, stderr
+    assert (tmp_path / "chaos.livseg.json").is_file()
+    code, _, stderr = run_cli("predict", series, "-o", tmp_path / "rt.dcm", "--model", model, "--no-crf",
+                              "--output-format", "dicom-rtstruct")                 # .dcm is accepted too
+    assert code == 0, stderr
+    code, _, stderr = run_cli("predict", series, "-o", tmp_path / "mask.nii.gz", "--model", model, "--no-crf")
+    assert code == 0, stderr
+    dataset = pydicom.dcmread(rt_path)
+    ct = read_volume(series)
+    assert dataset.Modality == "RTSTRUCT" and [r.ROIName for r in dataset.StructureSetROISequence] == ["Liver"]
+    from livseg.io.rtstruct import read_rtstruct
+
+    back = read_rtstruct(rt_path, reference=ct)
+    mask = read_volume(tmp_path / "mask.nii.gz", kind="label")
+    assert mask.array.any()
+    dice = 2 * np.logical_and(back.array > 0, mask.array > 0).sum() / ((back.array > 0).sum() + (mask.array > 0).sum())
+    assert dice >= 0.98
+    np.testing.assert_array_equal(back.array, mask.array)
+
+
 @pytest.mark.needs_shared_data
 def test_dicom_folders_are_named_after_their_case_not_dicom(run_cli, model, shared_data, tmp_path):
     """A series in a folder called dicom/ is named from its header (PatientID and SeriesNumber)

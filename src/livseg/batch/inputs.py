@@ -25,9 +25,34 @@ from livseg.volume import Volume
 logger = logging.getLogger(__name__)
 
 #: --output-format value -> file suffix.
-OUTPUT_FORMATS: dict[str, str] = {"nii.gz": ".nii.gz", "mha": ".mha", "nrrd": ".nrrd", "dicom-seg": ".dcm"}
+OUTPUT_FORMATS: dict[str, str] = {"nii.gz": ".nii.gz", "mha": ".mha", "nrrd": ".nrrd", "dicom-seg": ".dcm",
+                                   "slicer-seg": ".seg.nrrd", "dicom-rtstruct": ".rtstruct.dcm"}
 _SUFFIX_FORMATS = {".nii.gz": "nii.gz", ".nii": "nii.gz", ".mha": "mha", ".mhd": "mha", ".nrrd": "nrrd",
-                   ".nhdr": "nrrd", ".dcm": "dicom-seg"}
+                   ".nhdr": "nrrd", ".dcm": "dicom-seg", ".seg.nrrd": "slicer-seg", ".rtstruct.dcm": "dicom-rtstruct"}
+#: Output suffixes of two parts (checked before the plain ones) and the plain suffix a format
+#: given with --output-format also accepts (``--output-format dicom-rtstruct -o rt.dcm``).
+_COMPOUND_OUTPUT_SUFFIXES = (".seg.nrrd", ".rtstruct.dcm")
+_ALSO_ACCEPTS = {"slicer-seg": ".nrrd", "dicom-rtstruct": ".dcm"}
+#: Output formats that reference their DICOM source series (and so need a DICOM input).
+DICOM_REFERENCING_FORMATS = ("dicom-seg", "dicom-rtstruct")
+
+
+def output_suffix(path: Path) -> str:
+    """The output suffix of ``path``: ".seg.nrrd" and ".rtstruct.dcm" whole, else as ``suffix_of``."""
+    name = path.name.lower()
+    for compound in _COMPOUND_OUTPUT_SUFFIXES:
+        if name.endswith(compound):
+            return compound
+    return suffix_of(path)
+
+
+def output_stem(path: Path) -> str:
+    """``path``'s name without its output suffix (``case1.seg.nrrd`` -> ``case1``)."""
+    name = path.name
+    for compound in _COMPOUND_OUTPUT_SUFFIXES:
+        if name.lower().endswith(compound):
+            return name[: -len(compound)]
+    return split_suffix(path)[0]
 _VOLUME_SUFFIXES = tuple(s for s in READ_SUFFIXES if s not in DICOM.suffixes)
 
 
@@ -176,10 +201,11 @@ class OutputPlan:
         return self.folder / f"{case_id}{self.suffix}"  # type: ignore[operator]
 
     def probability_path(self, case_id: str, class_name: str) -> Path:
-        """Beside the labels: ``<stem>_prob_<class><suffix>`` (.nii.gz for dicom-seg)."""
+        """Beside the labels: ``<stem>_prob_<class><suffix>`` (.nii.gz for the DICOM formats,
+        .nrrd for slicer-seg)."""
         labels = self.labels_path(case_id)
-        stem, suffix = split_suffix(labels)
-        if self.output_format == "dicom-seg":
+        stem, suffix = output_stem(labels), split_suffix(labels)[1]
+        if self.output_format in DICOM_REFERENCING_FORMATS:
             suffix = ".nii.gz"
         return labels.with_name(f"{stem}_prob_{class_name}{suffix}")
 
@@ -188,15 +214,18 @@ def plan_outputs(out: str | os.PathLike[str], output_format: str | None, n_cases
     """Decide file vs folder output and the format (from --output-format or -o's suffix).
 
     ``out`` is a file when it ends in a mask suffix (.nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr,
-    .dcm), a folder when it exists as one, ends in a slash, or has no suffix; any other suffix
-    (``mask.png``) is an error rather than a folder named like a file.
+    .dcm, .seg.nrrd, .rtstruct.dcm), a folder when it exists as one, ends in a slash, or has
+    no suffix; any other suffix (``mask.png``) is an error rather than a folder named like a
+    file.
     """
     raw = os.fspath(out)
     out = Path(out)
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise ConfigError("--output-format", expected="one of " + ", ".join(OUTPUT_FORMATS), found=repr(output_format))
-    suffix = suffix_of(out)
+    suffix = output_suffix(out)
     named_format = _SUFFIX_FORMATS.get(suffix) if not out.is_dir() else None
+    if named_format is not None and output_format is not None and _ALSO_ACCEPTS.get(output_format) == suffix:
+        named_format = output_format
     if named_format is not None:
         if n_cases != 1:
             raise OutputError(out, expected=f"a folder for {n_cases} inputs (outputs are named <case_id>.<suffix>)",
@@ -231,8 +260,8 @@ def require_writable(plan: OutputPlan) -> None:
 
 
 def require_dicom_input(case: InputCase, output_format: str) -> None:
-    """DICOM SEG references its source series: the input must be one."""
-    if output_format == "dicom-seg" and not case.is_dicom:
-        raise InvalidImageError(case.path, expected="a DICOM series input for --output-format dicom-seg",
+    """DICOM SEG and RTSTRUCT reference their source series: the input must be one."""
+    if output_format in DICOM_REFERENCING_FORMATS and not case.is_dicom:
+        raise InvalidImageError(case.path, expected=f"a DICOM series input for --output-format {output_format}",
                                 found=f"a {suffix_of(case.path) or 'non-DICOM'} file",
                                 fix="choose --output-format nii.gz, mha or nrrd for this input")

@@ -4,7 +4,8 @@ is segmented the same way whichever engine runs it.
 
 Provenance: after the mask (and probabilities) of a case, :func:`predict_case` writes a JSON
 sidecar beside it, ``<stem>.livseg.json`` (``case1.nii.gz`` -> ``case1.livseg.json``,
-``seg.dcm`` -> ``seg.livseg.json``; :func:`provenance_path`), atomically, so that a mask can be
+``seg.dcm`` -> ``seg.livseg.json``, ``case1.seg.nrrd`` and ``case1.rtstruct.dcm`` ->
+``case1.livseg.json``; :func:`provenance_path`), atomically, so that a mask can be
 traced as nnU-Net's plans beside its predictions allow::
 
     {"format": "livseg-prediction", "format_version": 1, "case_id": "case1",
@@ -38,11 +39,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from livseg.batch.inputs import InputCase, OutputPlan, require_dicom_input
+from livseg.batch.inputs import InputCase, OutputPlan, output_stem, require_dicom_input
 from livseg.errors import LivsegError, UnreadableInputError
 from livseg.inference import Segmenter, StageTimer
 from livseg.io import write_like
-from livseg.io.atomic import split_suffix
 from livseg.io.checksums import sha256_of_path
 from livseg.io.tables import write_json
 from livseg.version import versions
@@ -84,9 +84,10 @@ class CaseResult:
 
 
 def provenance_path(labels_path: str | os.PathLike[str]) -> Path:
-    """The provenance sidecar of a mask: ``case1.nii.gz`` -> ``case1.livseg.json`` beside it."""
+    """The provenance sidecar of a mask: ``case1.nii.gz`` (or ``case1.seg.nrrd``,
+    ``case1.rtstruct.dcm``) -> ``case1.livseg.json`` beside it."""
     labels_path = Path(labels_path)
-    return labels_path.with_name(split_suffix(labels_path)[0] + PROVENANCE_SUFFIX)
+    return labels_path.with_name(output_stem(labels_path) + PROVENANCE_SUFFIX)
 
 
 def read_provenance(labels_path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any] | None:
@@ -166,10 +167,10 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
     timer = StageTimer()
     with timer("read"):
         volume = case.read(series_uid=series_uid, spacing_mm=spacing_mm)
-        if plan.output_format == "dicom-seg":
+        if plan.output_format in ("dicom-seg", "dicom-rtstruct"):
             from livseg.io.dicom_seg import check_seg_source
 
-            check_seg_source(volume)  # before the inference, not after it
+            check_seg_source(volume)  # before the inference, not after it (the RTSTRUCT needs the same)
     prediction = segmenter.predict(volume, probabilities=save_probabilities)
     timer.merge(prediction.timings)
     out = plan.labels_path(case.case_id)
@@ -182,6 +183,14 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
             from livseg.io.dicom_seg import write_dicom_seg
 
             write_dicom_seg(prediction.labels, volume, out, structures=structures)
+        elif plan.output_format == "dicom-rtstruct":
+            from livseg.io.rtstruct import write_rtstruct
+
+            write_rtstruct(prediction.labels, volume, out, structures=structures)
+        elif plan.output_format == "slicer-seg":
+            from livseg.io.slicer_seg import write_slicer_seg
+
+            write_slicer_seg(prediction.labels, out, structures=structures)
         else:
             write_like(prediction.labels.array, volume, out, kind="label")
         probability_paths = {}

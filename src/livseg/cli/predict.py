@@ -4,7 +4,7 @@
 
     livseg predict INPUT... -o OUT [--model NAME_OR_PATH] [--tumour-model NAME_OR_PATH]
         [--device cpu|cuda] [--no-crf] [--tumour | --no-tumour] [--save-probabilities]
-        [--output-format nii.gz|mha|nrrd|dicom-seg] [--overlap F] [--tta] [--timing]
+        [--output-format nii.gz|mha|nrrd|dicom-seg|slicer-seg|dicom-rtstruct] [--overlap F] [--tta] [--timing]
 
 Every mask is written atomically on exactly its input's grid. With several cases a progress
 bar runs on stderr and a per-case table (seconds per stage, liver and tumour volume) is
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="CT file, DICOM folder, data set or folder")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="output file (one input; .nii.gz, .mha, .nrrd, .dcm) or folder "
+                        help="output file (one input; .nii.gz, .mha, .nrrd, .dcm, .seg.nrrd, .rtstruct.dcm) or folder "
                              "(<case_id>.<suffix> per case)")
     parser.add_argument("--series", metavar="UID", default=None,
                         help="the series to segment when the (single) DICOM input holds several")
@@ -57,8 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="liver only (the default unless --tumour-model is given)")
     parser.add_argument("--save-probabilities", action="store_true",
                         help="also write <name>_prob_<class> (float32 fused network probabilities)")
-    parser.add_argument("--output-format", choices=("nii.gz", "mha", "nrrd", "dicom-seg"),
-                        help="mask format (default: from -o's suffix, else nii.gz); dicom-seg needs DICOM input")
+    parser.add_argument("--output-format", choices=("nii.gz", "mha", "nrrd", "dicom-seg", "slicer-seg", "dicom-rtstruct"),
+                        help="mask format (default: from -o's suffix, else nii.gz): slicer-seg is a 3D Slicer "
+                             "segmentation (.seg.nrrd, named coloured segments); dicom-seg (.dcm) and dicom-rtstruct "
+                             "(.rtstruct.dcm, contours per slice) reference the source series and need DICOM input")
     parser.add_argument("--overlap", type=float, help="sliding-window overlap fraction in [0, 1)")
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x network time)")
     parser.add_argument("--timing", action="store_true", help="print seconds per stage and peak memory")
