@@ -16,6 +16,7 @@ from PIL import Image
 
 from livseg.io import read_volume
 from livseg.reporting.figures import MEASURES, PREDICTION_STYLE, REFERENCE_STYLE
+from livseg.reporting.viewer import VIEWER_JS, from_mosaic, inflate_base64, unpack_label
 
 PNG_PREFIX = "data:image/png;base64,"
 
@@ -86,16 +87,20 @@ def test_every_image_is_an_inline_png(page, phantom_evaluation):
         assert attrs["alt"]
 
 
-def test_no_external_references_and_no_script(page, full_report):
+def test_no_external_references_and_only_the_viewer_script(page, full_report):
     text = full_report.read_text(encoding="utf-8")
+    scripts = [attrs for tag, attrs in page.elements if tag == "script"]
+    assert scripts == [{}]  # one inline script, no src, no type
+    assert text.count(f"<script>{VIEWER_JS}</script>") == 1
     for tag, attrs in page.elements:
-        assert tag not in ("script", "iframe", "object", "embed"), tag
+        assert tag not in ("iframe", "object", "embed", "base", "form"), tag
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         for name in ("src", "href", "srcset", "action", "poster", "data"):
             value = attrs.get(name)
             if value is not None:
                 assert value.startswith(("data:", "#")), (tag, name, value[:60])
     assert not page.tags("link") or all(a.get("rel") == "icon" and a.get("href") == "data:," for a in page.tags("link"))
-    outside_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    outside_images = re.sub(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+", "", text)
     assert not re.search(r"https?://|url\(|@import|//[a-z0-9.-]+\.[a-z]{2,}/", outside_images, re.IGNORECASE)
 
 
@@ -262,3 +267,41 @@ def test_written_file_is_the_built_page(full_report):
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     assert 100_000 < len(text.encode()) < 3_000_000
     assert not [p for p in Path(full_report).parent.iterdir() if p.name != full_report.name]
+
+
+def test_a_viewer_per_case_holds_the_case_on_the_lps_crop(page, phantom_evaluation):
+    p = phantom_evaluation
+    viewers = [a for tag, a in page.elements if tag == "div" and "viewer" in a.get("class", "").split()]
+    assert [a["data-case"] for a in viewers] == list(p.case_ids)
+    assert [a["id"] for a in viewers] == [f"viewer-{i + 1}" for i in range(len(p.case_ids))]
+    for attrs in viewers:
+        case_id = attrs["data-case"]
+        ct_file = read_volume(p.data / "images" / f"{case_id}.nii.gz")
+        # The phantoms are stored along the LPS axes, each either way (direction diagonal +-1):
+        # in LPS index order (what the viewer holds) the axes with -1 are reversed.
+        direction = np.array(ct_file.geometry.direction).reshape(3, 3)
+        assert np.array_equal(np.abs(direction), np.eye(3))
+        to_lps = tuple(slice(None, None, int(direction[axis, axis])) for axis in (2, 1, 0))  # z, y, x
+        lps = {}
+        for source, folder in (("reference", p.data / "labels"), ("prediction", p.prediction),
+                               ("prediction_nocrf", p.nocrf)):
+            labels = read_volume(folder / f"{case_id}.nii.gz").array[to_lps]
+            lps[source] = np.where(labels > 0, np.where(labels == 2, 2, 1), 0)
+        # The crop: every source's liver, plus 15 mm (ceil(15 / spacing) voxels), inside the grid.
+        union = np.argwhere(np.logical_or.reduce([a > 0 for a in lps.values()]))
+        spacing_zyx = np.array(ct_file.geometry.spacing_mm[::-1])
+        margin = np.ceil(15.0 / spacing_zyx - 1e-9).astype(int)
+        lo = np.maximum(union.min(axis=0) - margin, 0)
+        hi = np.minimum(union.max(axis=0) + 1 + margin, ct_file.array.shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        shape = tuple(int(v) for v in attrs["data-shape"].split(","))
+        assert shape == tuple(int(b - a) for a, b in zip(lo, hi))
+        assert attrs["data-sources"] == "reference,prediction,prediction_nocrf"
+        packed = inflate_base64(attrs["data-labels"], shape)
+        for position, source in enumerate(("reference", "prediction", "prediction_nocrf")):
+            np.testing.assert_array_equal(unpack_label(packed, position), lps[source][box])
+        window = np.clip((ct_file.array[to_lps][box].astype(float) + 160.0) / 400.0, 0, 1) * 255
+        jpeg = Image.open(io.BytesIO(base64.b64decode(attrs["data-ct"].split(",", 1)[1], validate=True)))
+        tile = tuple(int(v) for v in attrs["data-tile"].split(","))
+        shown = from_mosaic(np.asarray(jpeg), shape, tile).astype(float)  # type: ignore[arg-type]
+        assert np.abs(shown - window).mean() < 4  # the windowed CT, JPEG'd

@@ -1,4 +1,4 @@
-"""Loading a report in a real headless Chromium: console messages, images, a screenshot.
+"""Loading a report in a real headless Chromium: console messages, images, viewers, a screenshot.
 
 Used by the tests and ``scripts/make_sample_report.py``; needs the ``selenium`` package (the
 ``dev`` extra) and a Chromium with its chromedriver (Debian: ``apt-get install chromium
@@ -8,8 +8,11 @@ chromium-driver``). Selenium is pointed at those two programs, so it never downl
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 from livseg.errors import LivsegError
 from livseg.io.atomic import atomic_path
@@ -34,12 +37,14 @@ class BrowserCheck:
         images: one dict per <img>: alt, complete, width, height (natural size, pixels).
         title: the document's title.
         page_height: the document's scroll height in CSS pixels.
+        viewers: element id -> state ("ready", "error", "loading") of each slice viewer.
     """
 
     console: list[tuple[str, str]]
     images: list[dict]
     title: str
     page_height: int
+    viewers: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[str]:
@@ -59,16 +64,11 @@ def find_chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None, width: int = 1280,
-                      height: int = 900, full_page: bool = False, timeout_s: float = 60.0) -> BrowserCheck:
-    """Open ``page`` (a local HTML file) in headless Chromium and report what it saw.
+@contextmanager
+def chromium(*, width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """A headless Chromium driven by selenium (a ``webdriver.Chrome``), quit on leaving.
 
-    Args:
-        page: the HTML file.
-        screenshot: write a PNG of the top ``width`` x ``height`` pixels of the page here (the
-            whole page with ``full_page``).
-        width, height: window size in CSS pixels.
-        timeout_s: limit for loading the page.
+    The browser console is recorded at every level (``driver.get_log("browser")``).
 
     Raises:
         LivsegError: selenium, Chromium or chromedriver is missing.
@@ -92,8 +92,48 @@ def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None,
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+_VIEWERS_SCRIPT = """
+var out = {};
+document.querySelectorAll(".viewer").forEach(function (v) { out[v.id] = v.dataset.state; });
+return out;
+"""
+
+
+def wait_for_viewers(driver: Any, timeout_s: float = 60.0) -> dict[str, str]:
+    """Wait until every slice viewer of the loaded page has started (or failed); id -> state."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states: dict[str, str] = driver.execute_script(_VIEWERS_SCRIPT)
+        if all(state != "loading" for state in states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.05)
+
+
+def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None, width: int = 1280,
+                      height: int = 900, full_page: bool = False, timeout_s: float = 60.0) -> BrowserCheck:
+    """Open ``page`` (a local HTML file) in headless Chromium and report what it saw.
+
+    Waits for the page's slice viewers to start before the screenshot and the console.
+
+    Args:
+        page: the HTML file.
+        screenshot: write a PNG of the top ``width`` x ``height`` pixels of the page here (the
+            whole page with ``full_page``).
+        width, height: window size in CSS pixels.
+        timeout_s: limit for loading the page (and again for its viewers).
+
+    Raises:
+        LivsegError: selenium, Chromium or chromedriver is missing.
+    """
+    with chromium(width=width, height=height) as driver:
         driver.set_page_load_timeout(timeout_s)
         driver.get(Path(page).resolve().as_uri())
+        viewers = wait_for_viewers(driver, timeout_s)
         images = driver.execute_script(_IMAGES_SCRIPT)
         page_height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         title = driver.title
@@ -102,9 +142,8 @@ def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None,
             with atomic_path(screenshot) as tmp:
                 tmp.write_bytes(png)
         console = [(entry.get("level", ""), entry.get("message", "")) for entry in driver.get_log("browser")]
-    finally:
-        driver.quit()
-    return BrowserCheck(console=console, images=list(images), title=title, page_height=page_height)
+    return BrowserCheck(console=console, images=list(images), title=title, page_height=page_height,
+                        viewers=viewers)
 
 
 def _capture(driver, width: int, height: int) -> bytes:

@@ -1,12 +1,16 @@
 """Small HTML building blocks for the report: escaping, images, tables, the page frame.
 
-Everything is inline (CSS in a <style> element, images as base64 PNG data URLs) and the page
-needs no JavaScript, so one file shows the same anywhere, offline.
+Everything is inline (CSS in a <style> element, images as base64 PNG data URLs, the slice
+viewer's script in one <script> element), so one file shows the same anywhere, offline. The
+page's Content-Security-Policy allows images only from data: URLs, no connections, and no
+script but the page's own scripts, by their SHA-256 hashes: text that slipped into the page
+unescaped could still not run.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 from typing import Iterable, Sequence
 
@@ -97,13 +101,38 @@ def table(header: Sequence[str], rows: Iterable[str], *, caption: str = "", css_
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def page(title: str, subtitle_lines: Sequence[str], nav: Sequence[tuple[str, str]], sections: Sequence[str]) -> str:
-    """The whole document: header with navigation, then the sections."""
+def script_hash(script: str) -> str:
+    """The CSP source of an inline script: ``'sha256-<base64 of its UTF-8 text's SHA-256>'``."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def content_security_policy(scripts: Sequence[str] = ()) -> str:
+    """The page's policy: nothing from the network; inline styles; only the given inline scripts run."""
+    script_src = " ".join(script_hash(s) for s in scripts) if scripts else "'none'"
+    return ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+            f"script-src {script_src}; base-uri 'none'; form-action 'none'")
+
+
+def page(title: str, subtitle_lines: Sequence[str], nav: Sequence[tuple[str, str]], sections: Sequence[str],
+         *, scripts: Sequence[str] = (), css: str = "") -> str:
+    """The whole document: header with navigation, then the sections, then ``scripts`` (inline).
+
+    Args:
+        scripts: JavaScript texts, each in its own <script> element at the end of <body>; they
+            must not contain ``</script``. The Content-Security-Policy allows exactly these.
+        css: more CSS after the page's own.
+    """
+    for script in scripts:
+        if "</script" in script.lower() or "<!--" in script:
+            raise ValueError("a script may not contain '</script' or '<!--'")
     links = "".join(f"<a href=\"#{esc(anchor)}\">{esc(text)}</a>" for anchor, text in nav)
     subtitle = "".join(f"<p>{line}</p>" for line in subtitle_lines)
+    script_html = "".join(f"<script>{script}</script>\n" for script in scripts)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{esc(content_security_policy(scripts))}\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             "<link rel=\"icon\" href=\"data:,\">\n"
-            f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"<title>{esc(title)}</title>\n<style>{CSS}{css}</style>\n</head>\n<body>\n"
             f"<header><h1>{esc(title)}</h1>{subtitle}<nav>{links}</nav></header>\n"
-            f"<main>\n{''.join(sections)}\n</main>\n</body>\n</html>\n")
+            f"<main>\n{''.join(sections)}\n</main>\n{script_html}</body>\n</html>\n")

@@ -6,8 +6,11 @@ Sections, each present when its inputs are:
   HD95 and SLiver07 score, then mean / std / median rows; the empty-mask counts; lesion
   detection (from ``metrics.json``, else ``cases.csv``);
 * **distributions**: a box plot per measure across cases;
-* **cases**: axial, coronal and sagittal slices through the reference liver's centre of mass
-  (W400/L40, pixels at their physical size) with reference and prediction contours, when
+* **cases**: an interactive slice viewer per case (``livseg.reporting.viewer``: axial,
+  coronal and sagittal planes of the liver's box with sliders, the mouse wheel and arrow keys;
+  reference and prediction outlines; CRF before/after when the prediction without CRF is
+  given), and the static figure of the three slices through the reference liver's centre of
+  mass (W400/L40, pixels at their physical size) with reference and prediction contours, when
   each case's CT, reference and prediction can be found (``livseg.reporting.case_inputs``);
 * **CRF**: the same slices with the prediction without CRF and with it, and the change in
   Dice, for cases that have both;
@@ -50,7 +53,16 @@ from livseg.reporting.figures import (
 )
 from livseg.reporting.tables import is_assessed
 from livseg.reporting.run_folder import config_files, find_training_log, read_config_text, read_training_log
-from livseg.reporting.views import DEFAULT_MARGIN_MM, ortho_views
+from livseg.reporting.viewer import (
+    VIEWER_CSS,
+    VIEWER_JS,
+    VIEWER_MAX_PX,
+    ViewerData,
+    describe_sampling,
+    viewer_data,
+    viewer_html,
+)
+from livseg.reporting.views import DEFAULT_MARGIN_MM, crop_to_lps, views_of
 from livseg.version import versions
 
 logger = logging.getLogger(__name__)
@@ -75,6 +87,9 @@ class ReportRequest:
         command: the command line that asked for the report (shown as is).
         title: the page title.
         margin_mm: margin around the liver's bounding box in the overlays, mm.
+        viewer: add the interactive slice viewer per case (a script in the page).
+        viewer_max_px: the viewer's most voxels across in x and in y (larger boxes are
+            subsampled; ``livseg.reporting.viewer``).
     """
 
     folder: Path
@@ -83,6 +98,8 @@ class ReportRequest:
     command: str | None = None
     title: str = "livseg report"
     margin_mm: float = DEFAULT_MARGIN_MM
+    viewer: bool = True
+    viewer_max_px: int = VIEWER_MAX_PX
 
 
 @dataclass(frozen=True)
@@ -102,11 +119,13 @@ class ReportResult:
         html: the whole document.
         problems: one line per case whose figures are missing, and why.
         n_overlays: cases drawn.
+        n_viewers: cases with an interactive viewer.
     """
 
     html: str
     problems: list[str]
     n_overlays: int
+    n_viewers: int = 0
 
 
 def format_value(value: Any, measure: str) -> str:
@@ -294,14 +313,21 @@ def _metric_title(case: dict) -> str:
     return "   |   ".join(parts)
 
 
+VIEWER_STYLES = {"reference": REFERENCE_STYLE, "prediction": WITH_CRF_STYLE, "prediction_nocrf": NOCRF_STYLE}
+
+
 def _cases_and_crf(evaluation: Evaluation, locator: CaseLocator | None, margin_mm: float,
-                   progress: Callable[[int, int], None] | None) -> tuple[str, str, list[str], int]:
-    """(cases section, CRF section, problems, number of overlays)."""
+                   progress: Callable[[int, int], None] | None,
+                   viewer_max_px: int | None = VIEWER_MAX_PX) -> tuple[str, str, list[str], int, int]:
+    """(cases section, CRF section, problems, number of overlays, number of viewers).
+
+    ``viewer_max_px`` None: no interactive viewers.
+    """
     problems: list[str] = []
     figures: list[str] = []
     crf_figures: list[str] = []
     changes: list[CrfChange] = []
-    drawn = 0
+    drawn = viewers = 0
     for index, case in enumerate(evaluation.cases):
         case_id = str(case["case_id"])
         anchor = _case_anchor(index)
@@ -310,8 +336,16 @@ def _cases_and_crf(evaluation: Evaluation, locator: CaseLocator | None, margin_m
             continue
         try:
             volumes = locator.read(case, evaluation.folder)
-            views = ortho_views(volumes.ct, volumes.labels, margin_mm=margin_mm)
+            lps = crop_to_lps(volumes.ct, volumes.labels, margin_mm=margin_mm)
+            views = views_of(lps)
             png = overlay_png(views, (REFERENCE_STYLE, PREDICTION_STYLE), _metric_title(case))
+            viewer = ""
+            if viewer_max_px is not None:
+                data = viewer_data(lps, max_px=viewer_max_px)
+                viewer = viewer_html(data, element_id=f"viewer-{index + 1}", case_id=case_id, styles=VIEWER_STYLES,
+                                     caption=H.esc(_viewer_caption(data, views.oblique)))
+                del data
+            del lps
         except LivsegError as exc:
             problems.append(f"{case_id}: {exc}")
             logger.warning("no overlay for case %s: %s", case_id, exc)
@@ -319,9 +353,13 @@ def _cases_and_crf(evaluation: Evaluation, locator: CaseLocator | None, margin_m
                            f"<p class=\"problem\">No overlay: {H.esc(exc)}</p>")
             continue
         drawn += 1
-        figures.append(f"<h3 id=\"{anchor}\">{H.esc(case_id)}</h3>"
-                       + H.figure(png, f"axial, coronal and sagittal slices of {case_id} with reference and "
-                                       "prediction contours", _case_caption(volumes, views, margin_mm)))
+        figure = H.figure(png, f"axial, coronal and sagittal slices of {case_id} with reference and "
+                               "prediction contours", _case_caption(volumes, views, margin_mm))
+        if viewer:
+            viewers += 1
+            figure = ("<details class=\"static-figure\"><summary>Static figure (PNG, full resolution: to copy "
+                      "or print)</summary>" + figure + "</details>")
+        figures.append(f"<h3 id=\"{anchor}\">{H.esc(case_id)}</h3>{viewer}{figure}")
         if "prediction_nocrf" in volumes.labels:
             assessed = [s for s in STRUCTURES if is_assessed(case.get(s, {}))]
             change = CrfChange(case_id, {s: _dice(volumes, "prediction_nocrf", s) for s in assessed},
@@ -337,15 +375,30 @@ def _cases_and_crf(evaluation: Evaluation, locator: CaseLocator | None, margin_m
         if progress is not None:
             progress(index + 1, len(evaluation.cases))
     intro = ("<section id=\"cases\"><h2>Cases</h2><p class=\"note\">Reference contours in cyan, prediction "
-             "in amber; pixels are drawn at their physical size (letters: patient directions, R = right, "
-             "A = anterior, S = superior).</p>")
+             "in amber (without CRF: magenta); pixels are drawn at their physical size (letters: patient "
+             "directions, R = right, A = anterior, S = superior). Solid: liver (labels 1+2); dashed: tumour "
+             "(label 2).")
+    if viewers:
+        intro += (" In each viewer the slider under a plane, the mouse wheel or the arrow keys over it move "
+                  "through its slices; a click on a plane moves the other two planes to that point; the "
+                  "check boxes show or hide the outlines.")
+    intro += "</p>"
     if locator is None:
         intro += ("<p class=\"problem\">No overlays: the CT, reference and prediction of each case are not known. "
                   "Pass <code>--gt DATASET --pred-dir DIR</code> (and <code>--images DIR</code> if the CTs are "
                   "elsewhere) to <code>livseg report</code>.</p>")
     cases_html = intro + "".join(figures) + "</section>"
     crf_html = _crf_section(changes, crf_figures) if changes else ""
-    return cases_html, crf_html, problems, drawn
+    return cases_html, crf_html, problems, drawn, viewers
+
+
+def _viewer_caption(data: ViewerData, oblique: bool) -> str:
+    text = describe_sampling(data)
+    if "prediction_nocrf" in data.sources:
+        text += " CRF: with (amber) or without (magenta) the dense CRF."
+    if oblique:
+        text += " The grid is oblique: planes follow its nearest axis-aligned orientation."
+    return text
 
 
 def _crf_section(changes: Sequence[CrfChange], figures: Sequence[str]) -> str:
@@ -442,14 +495,16 @@ def build_report(request: ReportRequest, *, progress: Callable[[int, int], None]
         raise DatasetError(folder, expected="an evaluation folder (metrics.json or cases.csv from livseg evaluate "
                                             "--out) or a training run folder (log.csv from livseg train)",
                            found="neither", fix="point livseg report at one of them")
-    sections, nav, problems, drawn = [], [], [], 0
+    sections, nav, problems, drawn, viewers = [], [], [], 0, 0
     if evaluation is not None:
         options = request.options.filled_from(evaluation.recorded_inputs(), evaluation.folder)
         has_recorded_files = any(isinstance(c.get("files"), dict) for c in evaluation.cases)
         locator = CaseLocator(options, len(evaluation.cases)) if options.any_given or has_recorded_files else None
         sections.append(_metrics_section(evaluation))
         sections.append(_boxplot_section(evaluation))
-        cases_html, crf_html, problems, drawn = _cases_and_crf(evaluation, locator, request.margin_mm, progress)
+        cases_html, crf_html, problems, drawn, viewers = _cases_and_crf(
+            evaluation, locator, request.margin_mm, progress,
+            request.viewer_max_px if request.viewer else None)
         sections.append(cases_html)
         nav += [("metrics", "Metrics"), ("distributions", "Distributions"), ("cases", "Cases")]
         if crf_html:
@@ -466,7 +521,9 @@ def build_report(request: ReportRequest, *, progress: Callable[[int, int], None]
     subtitle = [H.esc(f"{folder.resolve()}"), H.esc(f"generated {generated} by livseg {versions()['livseg']}")]
     if evaluation is not None:
         subtitle.insert(1, H.esc(f"{len(evaluation.cases)} case(s) evaluated; {drawn} drawn"))
-    return ReportResult(html=H.page(request.title, subtitle, nav, sections), problems=problems, n_overlays=drawn)
+    scripts = [VIEWER_JS] if viewers else []
+    html = H.page(request.title, subtitle, nav, sections, scripts=scripts, css=VIEWER_CSS if viewers else "")
+    return ReportResult(html=html, problems=problems, n_overlays=drawn, n_viewers=viewers)
 
 
 def write_report(html: str, path: str | Path) -> Path:

@@ -123,9 +123,32 @@ def _centre_index(masks: Mapping[str, np.ndarray], order: tuple[str, ...],
     return tuple(n // 2 for n in shape_zyx), "crop centre"  # type: ignore[return-value]
 
 
-def ortho_views(ct: Volume, labels: Mapping[str, Volume], *, margin_mm: float = DEFAULT_MARGIN_MM,
-                centre_order: tuple[str, ...] = ("reference", "prediction")) -> OrthoViews:
-    """Three orthogonal slices through the centre of mass of the first non-empty liver mask.
+@dataclass(frozen=True)
+class LpsCrop:
+    """The case cut to the liver's box and re-ordered exactly so that index axes point to L, P, S.
+
+    Attributes:
+        ct: HU, Volume with array (z, y, x); index x grows to patient left, y to posterior,
+            z to superior (exact permutation and flips of the cropped input, no interpolation).
+        labels: source name -> 0/1/2 label array (z, y, x) like ``ct.array``.
+        box: the crop on the original grid.
+        centre_zyx: (k, j, i) index in ``ct`` of the first non-empty liver mask's centre of mass
+            (the crop's centre when every liver mask is empty).
+        centre_of: what ``centre_zyx`` is the centre of ("reference liver", ..., "crop centre").
+        oblique: True when the input grid is oblique (axes are the nearest axis-aligned ones).
+    """
+
+    ct: Volume
+    labels: dict[str, np.ndarray]
+    box: CropRecord
+    centre_zyx: tuple[int, int, int]
+    centre_of: str
+    oblique: bool
+
+
+def crop_to_lps(ct: Volume, labels: Mapping[str, Volume], *, margin_mm: float = DEFAULT_MARGIN_MM,
+                centre_order: tuple[str, ...] = ("reference", "prediction")) -> LpsCrop:
+    """The liver's bounding box (all label volumes together, plus ``margin_mm``) in LPS index order.
 
     Args:
         ct: CT in HU, array (z, y, x), any orientation.
@@ -142,23 +165,57 @@ def ortho_views(ct: Volume, labels: Mapping[str, Volume], *, margin_mm: float = 
     ct_lps, _ = reorient(crop(ct, box), "LPS")
     label_lps = {name: reorient(crop(volume, box), "LPS")[0].array for name, volume in labels.items()}
     masks = {name: _liver(array) for name, array in label_lps.items()}
-    (k, j, i), centre_of = _centre_index(masks, centre_order, ct_lps.geometry.shape_zyx)
-    sx, sy, sz = ct_lps.geometry.spacing_mm
-    hu = ct_lps.array
+    centre, centre_of = _centre_index(masks, centre_order, ct_lps.geometry.shape_zyx)
+    return LpsCrop(ct=ct_lps, labels=label_lps, box=box, centre_zyx=centre, centre_of=centre_of,
+                   oblique=ct.geometry.is_oblique)
 
-    def cut(array: np.ndarray, view: str) -> np.ndarray:
-        if view == "axial":
-            return np.array(array[k])
-        if view == "coronal":
-            return np.array(array[::-1, j, :])
-        return np.array(array[::-1, :, i])
 
+def display_slice(array: np.ndarray, view: str, index: int) -> np.ndarray:
+    """One slice of an LPS-ordered array (z, y, x) in the display order of the module docstring.
+
+    Args:
+        array: (z, y, x), index axes pointing to L, P, S (``LpsCrop``).
+        view: "axial" (``index`` = z), "coronal" (``index`` = y) or "sagittal" (``index`` = x).
+
+    Returns:
+        A new array: axial (y, x); coronal (z reversed, x); sagittal (z reversed, y).
+    """
+    if view == "axial":
+        return np.array(array[index])
+    if view == "coronal":
+        return np.array(array[::-1, index, :])
+    if view == "sagittal":
+        return np.array(array[::-1, :, index])
+    raise ValueError(f"unknown view {view!r}: expected one of {VIEW_NAMES}")
+
+
+def views_of(lps: LpsCrop) -> OrthoViews:
+    """The three slices through ``lps.centre_zyx`` (see ``ortho_views``)."""
+    k, j, i = lps.centre_zyx
+    sx, sy, sz = lps.ct.geometry.spacing_mm
     layout = {"axial": ((sy, sx), ("A", "P", "R", "L"), k),
               "coronal": ((sz, sx), ("S", "I", "R", "L"), j),
               "sagittal": ((sz, sy), ("S", "I", "A", "P"), i)}
-    views = tuple(View(name=name, ct=cut(hu, name), labels={s: cut(a, name) for s, a in label_lps.items()},
+    views = tuple(View(name=name, ct=display_slice(lps.ct.array, name, layout[name][2]),
+                       labels={s: display_slice(a, name, layout[name][2]) for s, a in lps.labels.items()},
                        pixel_mm=layout[name][0], edges=layout[name][1], index=int(layout[name][2]))
                   for name in VIEW_NAMES)
-    centre = ct_lps.geometry.index_to_physical(np.array([i, j, k], dtype=float))
+    centre = lps.ct.geometry.index_to_physical(np.array([i, j, k], dtype=float))
     return OrthoViews(views=views, centre_lps_mm=tuple(float(c) for c in centre),  # type: ignore[arg-type]
-                      centre_of=centre_of, crop=box, oblique=ct.geometry.is_oblique)
+                      centre_of=lps.centre_of, crop=lps.box, oblique=lps.oblique)
+
+
+def ortho_views(ct: Volume, labels: Mapping[str, Volume], *, margin_mm: float = DEFAULT_MARGIN_MM,
+                centre_order: tuple[str, ...] = ("reference", "prediction")) -> OrthoViews:
+    """Three orthogonal slices through the centre of mass of the first non-empty liver mask.
+
+    Args:
+        ct: CT in HU, array (z, y, x), any orientation.
+        labels: source name ("reference", "prediction", ...) -> 0/1/2 label map on ``ct``'s grid.
+        margin_mm: margin around the liver's bounding box, mm.
+        centre_order: which sources' liver to centre on, in order of preference.
+
+    Raises:
+        GeometryMismatchError: a label volume is not on the CT's grid.
+    """
+    return views_of(crop_to_lps(ct, labels, margin_mm=margin_mm, centre_order=centre_order))
