@@ -305,3 +305,31 @@ def test_a_viewer_per_case_holds_the_case_on_the_lps_crop(page, phantom_evaluati
         tile = tuple(int(v) for v in attrs["data-tile"].split(","))
         shown = from_mosaic(np.asarray(jpeg), shape, tile).astype(float)  # type: ignore[arg-type]
         assert np.abs(shown - window).mean() < 4  # the windowed CT, JPEG'd
+
+
+def test_no_viewer_and_a_smaller_viewer(phantom_evaluation, run_cli, tmp_path, full_report):
+    p = phantom_evaluation
+    plain = tmp_path / "plain.html"
+    code, stdout, stderr = run_cli("report", p.eval_dir, "--gt", p.data, "--pred-dir", p.prediction, "--no-viewer",
+                                   "-o", plain)
+    assert code == 0, stderr
+    assert f"{len(p.case_ids)} case overlay(s), 0 slice viewer(s)" in stdout
+    text = plain.read_text(encoding="utf-8")
+    page = Page(text)
+    assert not page.tags("script") and "class=\"viewer\"" not in text and "static-figure" not in text
+    assert "script-src &#x27;none&#x27;" in text  # the policy then allows no script at all
+    assert len(page.tags("img")) == 1 + len(p.case_ids)
+    assert "--no-viewer" in " ".join(page.text)
+    small = tmp_path / "small.html"
+    code, stdout, stderr = run_cli("report", p.eval_dir, "--gt", p.data, "--pred-dir", p.prediction,
+                                   "--viewer-px", "32", "-o", small)
+    assert code == 0, stderr
+    assert f"{len(p.case_ids)} slice viewer(s)" in stdout
+    viewers = [a for a in Page(small.read_text(encoding="utf-8")).tags("div") if a.get("class") == "viewer"]
+    for attrs in viewers:
+        nz, ny, nx = (int(v) for v in attrs["data-shape"].split(","))
+        assert nx <= 32 and ny <= 32 and attrs["data-sources"] == "reference,prediction"
+    assert "subsampled with steps" in small.read_text(encoding="utf-8")
+    assert small.stat().st_size < full_report.stat().st_size
+    code, _, stderr = run_cli("report", p.eval_dir, "--viewer-px", "4", "-o", tmp_path / "x.html")
+    assert code != 0 and "--viewer-px" in stderr

@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report", help="an HTML report (metrics, overlays, box plots, learning curves) of an evaluation or run",
         description=(
-            "Write one self-contained HTML file (images and styles inline, no network, no JavaScript): "
-            "the metrics table, axial/coronal/sagittal overlays of reference and prediction per case, "
+            "Write one self-contained HTML file (images, styles and a small script inline, no network): "
+            "the metrics table, an axial/coronal/sagittal slice viewer and overlays of reference and "
+            "prediction per case, "
             "box plots per measure, CRF before/after figures, learning curves of a training run, and "
             "the commands, configuration and versions."),
     )
@@ -56,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--title", default="livseg report", help="page title")
     parser.add_argument("--margin-mm", type=float, default=15.0,
                         help="margin around the liver in the overlays, mm (default 15)")
+    parser.add_argument("--no-viewer", action="store_true",
+                        help="leave out the interactive slice viewers (a smaller page: static figures only)")
+    parser.add_argument("--viewer-px", type=int, default=160, metavar="N",
+                        help="the viewer's most voxels across in x and y; larger boxes are subsampled (default 160)")
     parser.set_defaults(func=run)
 
 
@@ -78,6 +83,10 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--title", args.title]
     if args.margin_mm != 15.0:
         words += ["--margin-mm", f"{args.margin_mm:g}"]
+    if args.no_viewer:
+        words += ["--no-viewer"]
+    if args.viewer_px != 160:
+        words += ["--viewer-px", str(args.viewer_px)]
     return command_line(words)
 
 
@@ -87,12 +96,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.margin_mm < 0:
         raise LivsegError("--margin-mm", expected="a margin >= 0 mm", found=f"{args.margin_mm:g}")
+    if args.viewer_px < 16:
+        raise LivsegError("--viewer-px", expected="at least 16 voxels", found=str(args.viewer_px))
     options = InputOptions(images=args.images, gt=args.gt, layout=args.layout, pred_dir=args.pred_dir,
                            pred_dir_nocrf=args.pred_dir_nocrf, label_map=args.label_map,
                            gt_label_map=args.gt_label_map,
                            spacing_mm=tuple(args.spacing_mm) if args.spacing_mm else None)
     request = ReportRequest(folder=args.folder, options=options, run_dir=args.run, command=_command(args),
-                            title=args.title, margin_mm=args.margin_mm)
+                            title=args.title, margin_mm=args.margin_mm, viewer=not args.no_viewer,
+                            viewer_max_px=args.viewer_px)
     from tqdm import tqdm
 
     with tqdm(desc="report", unit="case", disable=not sys.stderr.isatty()) as bar:
@@ -104,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.folder / DEFAULT_OUTPUT
     write_report(result.html, out)
     size_mb = len(result.html.encode("utf-8")) / 1e6
-    print(f"{out}: {size_mb:.1f} MB, {result.n_overlays} case overlay(s)")
+    print(f"{out}: {size_mb:.1f} MB, {result.n_overlays} case overlay(s), {result.n_viewers} slice viewer(s)")
     for problem in result.problems:
         print(f"livseg: warning: no overlay for {problem}", file=sys.stderr)
     return 1 if result.problems else 0
