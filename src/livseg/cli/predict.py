@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="packaged model name, checkpoint (.pt), bundle (.safetensors) or run folder "
                              "(default: %(default)s)")
     parser.add_argument("--tumour-model", metavar="NAME_OR_PATH", help="tumour model for the cascade")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
     parser.add_argument("--no-crf", action="store_true", help="skip the dense CRF")
     tumour = parser.add_mutually_exclusive_group()
     tumour.add_argument("--tumour", dest="tumour", action="store_true", default=None,
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from livseg.batch import (CaseResult, expand_inputs, plan_outputs, require_dicom_input, require_writable,
                               run_local)
+    from livseg.cli._progress import show_progress, stage_lines
     from livseg.errors import ConfigError
     from livseg.inference import Segmenter
 
@@ -89,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         settings_file=args.crf_config,
         tta=True if args.tta else None, overlap=args.overlap)
     batch = len(cases) > 1
-    bar = tqdm(total=len(cases), desc="predict", unit="case", disable=not batch or not sys.stderr.isatty(),
-               file=sys.stderr)
+    progress = show_progress(args)
+    bar = tqdm(total=len(cases), desc="predict", unit="case", disable=not batch or not progress, file=sys.stderr)
 
     def report(case, result: CaseResult) -> None:
         bar.update(1)
@@ -103,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"livseg: error: {case.case_id}: {result.error}", file=sys.stderr)
 
     command = "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
-    results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities, series_uid=args.series,
-                        spacing_mm=args.spacing_mm, command=command,
-                        keep_going=batch and not args.debug, on_result=report)
+    with stage_lines(progress and not batch, cases[0].case_id):  # one case: its stages on the terminal
+        results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
+                            series_uid=args.series, spacing_mm=args.spacing_mm, command=command,
+                            keep_going=batch and not args.debug, on_result=report)
     bar.close()
     if batch or args.timing:
         print(_table(results))
