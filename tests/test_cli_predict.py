@@ -438,3 +438,18 @@ def test_dicom_folders_are_named_after_their_case_not_dicom(run_cli, model, shar
                               "--model", model, "--no-crf")
     assert code == 0, stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["99000-s2.livseg.json", "99000-s2.nii.gz"]
+
+
+def test_a_folder_holding_earlier_outputs_is_not_segmented_twice(run_cli, model, cases, tmp_path):
+    """Predicting into the inputs' own folder, then predicting that folder again: livseg's masks
+    and probability maps (listed by their .livseg.json) are not taken for CTs (that gave
+    case1_prob_liver_prob_liver.nii.gz)."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "case1.nii.gz").write_bytes((cases / "case1.nii.gz").read_bytes())
+    code, _, stderr = run_cli("predict", folder / "case1.nii.gz", "-o", folder / "case1-mask.nii.gz", "--model",
+                              model, "--no-crf", "--save-probabilities")
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli("predict", folder, "-o", tmp_path / "again", "--model", model, "--no-crf")
+    assert code == 0, stderr
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["case1.livseg.json", "case1.nii.gz"]

@@ -133,10 +133,31 @@ def _is_series_folder(folder: Path) -> bool:
     return bool(entries) and all(p.is_file() and not p.name.lower().endswith(_VOLUME_SUFFIXES) for p in entries)
 
 
+def livseg_outputs(folder: Path) -> set[Path]:
+    """The masks and probability maps livseg predict wrote in ``folder``: those its provenance
+    sidecars (``*.livseg.json``) list. They are not CTs to segment again (which gave files such
+    as ``case_prob_liver_prob_liver.nii.gz``)."""
+    import json
+
+    found: set[Path] = set()
+    for sidecar in folder.glob("*.livseg.json"):
+        try:
+            outputs = json.loads(sidecar.read_text(encoding="utf-8")).get("outputs") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        paths = [outputs.get("labels"), *(outputs.get("probabilities") or {}).values()]
+        found.update(Path(p).resolve() for p in paths if isinstance(p, str))
+    return found
+
+
 def _plain_folder(folder: Path) -> list[InputCase]:
     cases = []
+    ours = livseg_outputs(folder)
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if entry.name.startswith("."):
+            continue
+        if entry.resolve() in ours:
+            logger.info("%s: skipped (an output of livseg predict, says its .livseg.json)", entry)
             continue
         name = entry.name.lower()
         if entry.is_file() and name.endswith(_VOLUME_SUFFIXES):
