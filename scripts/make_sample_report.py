@@ -18,8 +18,9 @@ Steps, each with the real ``livseg`` command (so the report shows them as they r
    seconds per epoch) for the learning-curve section;
 5. ``livseg report WORK/eval --gt WORK/data --pred-dir WORK/crf --pred-dir-nocrf WORK/nocrf
    [--run WORK/run] -o docs/sample-report.html``;
-6. the page loaded in headless Chromium (console errors and broken images fail the script),
-   and a 1280x1800 screenshot of its top written to docs/report-screenshot.png.
+6. the page loaded in headless Chromium (console errors, broken images and slice viewers
+   that did not start fail the script), and a 1280x1100 screenshot from its Cases section (the
+   first case's slice viewer) written to docs/report-screenshot.png.
 
 The predictions are simulated, not a network's: the page's title says so.
 """
@@ -156,10 +157,13 @@ def main() -> int:
         return 0
     from livseg.reporting.browser import check_in_chromium
 
-    seen = check_in_chromium(args.html, screenshot=args.screenshot, width=1280, height=1800)
+    seen = check_in_chromium(args.html, screenshot=args.screenshot, width=1280, height=1100,
+                             screenshot_from="#cases")
+    not_ready = [name for name, state in seen.viewers.items() if state != "ready"]
     print(f"chromium: {len(seen.images)} images, {len(seen.broken_images)} broken, "
+          f"{len(seen.viewers)} slice viewers ({len(not_ready)} not ready), "
           f"{len(seen.errors)} console errors; screenshot {args.screenshot}", flush=True)
-    return 0 if not seen.errors and not seen.broken_images else 1
+    return 0 if not seen.errors and not seen.broken_images and not not_ready else 1
 
 
 if __name__ == "__main__":

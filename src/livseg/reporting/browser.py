@@ -115,7 +115,8 @@ def wait_for_viewers(driver: Any, timeout_s: float = 60.0) -> dict[str, str]:
 
 
 def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None, width: int = 1280,
-                      height: int = 900, full_page: bool = False, timeout_s: float = 60.0) -> BrowserCheck:
+                      height: int = 900, full_page: bool = False, screenshot_from: str | None = None,
+                      timeout_s: float = 60.0) -> BrowserCheck:
     """Open ``page`` (a local HTML file) in headless Chromium and report what it saw.
 
     Waits for the page's slice viewers to start before the screenshot and the console.
@@ -125,6 +126,8 @@ def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None,
         screenshot: write a PNG of the top ``width`` x ``height`` pixels of the page here (the
             whole page with ``full_page``).
         width, height: window size in CSS pixels.
+        screenshot_from: a CSS selector: the screenshot starts at the top of that element (the
+            page's top when None or not found).
         timeout_s: limit for loading the page (and again for its viewers).
 
     Raises:
@@ -138,7 +141,13 @@ def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None,
         page_height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         title = driver.title
         if screenshot is not None:
-            png = _capture(driver, width, page_height if full_page else height)
+            top = 0
+            if screenshot_from is not None:
+                top = int(driver.execute_script(
+                    "var e = document.querySelector(arguments[0]);"
+                    "return e ? Math.max(0, e.getBoundingClientRect().top + window.scrollY - 8) : 0;",
+                    screenshot_from))
+            png = _capture(driver, width, page_height - top if full_page else height, top)
             with atomic_path(screenshot) as tmp:
                 tmp.write_bytes(png)
         console = [(entry.get("level", ""), entry.get("message", "")) for entry in driver.get_log("browser")]
@@ -146,8 +155,8 @@ def check_in_chromium(page: str | Path, *, screenshot: str | Path | None = None,
                         viewers=viewers)
 
 
-def _capture(driver, width: int, height: int) -> bytes:
-    """The top ``width`` x ``height`` CSS pixels of the page as a PNG.
+def _capture(driver, width: int, height: int, top: int = 0) -> bytes:
+    """``width`` x ``height`` CSS pixels of the page from ``top`` down, as a PNG.
 
     Chrome DevTools' ``Page.captureScreenshot`` with a clip gives exactly that size (a window
     screenshot is smaller than the window by the headless browser's frame) and reaches
@@ -157,5 +166,5 @@ def _capture(driver, width: int, height: int) -> bytes:
 
     result = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        "clip": {"x": 0, "y": top, "width": width, "height": height, "scale": 1}})
     return base64.b64decode(result["data"])

@@ -521,7 +521,7 @@ VIEWER_JS = r"""
       context.lineWidth = layer.width;
       context.setLineDash([]);
       self.outline(context, plane, g, shift, false, sx, sy);
-      context.setLineDash([5, 3]);
+      context.setLineDash([3, 2]);
       self.outline(context, plane, g, shift, true, sx, sy);
     });
     context.setLineDash([]);
