@@ -58,7 +58,7 @@ def test_out_writes_tables_atomically(pair, run_cli, tmp_path):
         row = next(csv.DictReader(handle))
     assert float(row["liver_dice"]) == pytest.approx(10 / 11)
     assert float(row["liver_surface_dice_tolerance_mm"]) == 0.5
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["settings"]["tolerance_mm"] == 0.5
     assert metrics["summary"]["structures"]["liver"]["measures"]["dice"]["n"] == 1
 

@@ -43,7 +43,7 @@ def predicted(tmp_path_factory) -> Path:
     assert main(["predict", str(root / "data" / "images"), "-o", str(root / "masks"), "--model", str(model),
                  "--no-crf"]) == 0
     for seed in SEEDS:
-        facts = json.loads((root / "masks" / f"case{seed}.livseg.json").read_text())
+        facts = json.loads((root / "masks" / f"case{seed}.livseg.json").read_text(encoding="utf-8"))
         assert facts["structures"] == ["liver"]
     return root
 
@@ -91,7 +91,7 @@ def test_json_and_out_tables_say_not_assessed(predicted, run_cli, tmp_path):
     tumour_rows = [r for r in summary_rows if r["structure"] == "tumour"]
     assert tumour_rows and all(r["mean"] == "" and r["n"] == "0" and r["n_not_assessed"] == "1"
                                and "not assessed" in r["note"] for r in tumour_rows)
-    metrics = json.loads((out_dir / "metrics.json").read_text())
+    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["cases"][0]["tumour"] == {"assessed": False}
     assert metrics["cases"][0]["assessed_from"]["structures"] == ["liver"]
     assert metrics["summary"]["structures"]["tumour"]["assessed"] is False
@@ -137,7 +137,7 @@ def test_data_set_with_a_mix_counts_only_the_assessed_cases(predicted, run_cli, 
     code, out, err = run_cli("evaluate", "--pred-dir", masks, "--gt", predicted / "data", "--out", tmp_path / "e")
     assert code == 0, err
     assert "tumour: Dice global" in out and "not assessed in 1 case(s), left out" in out
-    summary = json.loads((tmp_path / "e" / "metrics.json").read_text())["summary"]
+    summary = json.loads((tmp_path / "e" / "metrics.json").read_text(encoding="utf-8"))["summary"]
     tumour = summary["structures"]["tumour"]
     assert tumour["n_assessed"] == 1 and tumour["n_not_assessed"] == 1 and tumour["measures"]["dice"]["n"] == 1
     assert summary["lesions"]["n_not_assessed"] == 1

@@ -18,7 +18,7 @@ def test_metrics_json_records_command_inputs_and_case_files(tmp_path, run_cli):
     write_volume(labels.with_array(shifted.astype(np.uint8)), preds / f"{cases[0].case_id}.nii.gz")
     code, _, err = run_cli("evaluate", "--pred-dir", preds, "--gt", tmp_path / "gt", "--out", tmp_path / "eval")
     assert code == 0, err
-    payload = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    payload = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
     settings = payload["settings"]
     assert settings["command"].startswith("livseg evaluate --pred-dir")
     assert settings["inputs"]["gt"] == str((tmp_path / "gt").resolve())
@@ -31,5 +31,5 @@ def test_metrics_json_records_command_inputs_and_case_files(tmp_path, run_cli):
     }
     code, _, err = run_cli("report", tmp_path / "eval", "-o", tmp_path / "report.html")
     assert code == 0, err
-    html = (tmp_path / "report.html").read_text()
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert html.count("<img") >= 2 and cases[0].case_id in html

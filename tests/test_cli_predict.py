@@ -264,7 +264,7 @@ def test_predict_writes_a_provenance_sidecar_after_the_mask(run_cli, model, case
                               "--save-probabilities")
     assert code == 0, stderr
     sidecar = tmp_path / "case1.livseg.json"
-    facts = json.loads(sidecar.read_text())
+    facts = json.loads(sidecar.read_text(encoding="utf-8"))
     assert facts["format"] == "livseg-prediction" and facts["format_version"] == 1
     assert facts["case_id"] == "case1" and facts["input"] == str((cases / "case1.nii.gz").resolve())
     assert facts["outputs"]["labels"] == str(out.resolve()) and facts["outputs"]["format"] == "nii.gz"
@@ -294,7 +294,7 @@ def test_the_sidecar_names_the_tumour_model_when_the_cascade_ran(run_cli, model,
     code, _, stderr = run_cli("predict", cases / "case3.mha", "-o", out / "case3.mha", "--model", model,
                               "--tumour-model", tumour, "--no-crf")
     assert code == 0, stderr
-    facts = json.loads((out / "case3.livseg.json").read_text())
+    facts = json.loads((out / "case3.livseg.json").read_text(encoding="utf-8"))
     assert facts["structures"] == ["liver", "tumour"]
     assert facts["tumour_model"]["name"] == "tumour.safetensors" and facts["tumour_model"]["task"] == "tumour"
     assert facts["tumour_model"]["sha256"] == _sha256(tumour)
@@ -313,7 +313,7 @@ def test_a_no_tumour_seg_has_only_the_liver_segment_and_evaluates_as_not_assesse
     assert code == 0, stderr
     dataset = pydicom.dcmread(seg_path)
     assert [item.SegmentLabel for item in dataset.SegmentSequence] == ["Liver"]   # no empty 'Liver tumour'
-    facts = json.loads((tmp_path / "seg.livseg.json").read_text())
+    facts = json.loads((tmp_path / "seg.livseg.json").read_text(encoding="utf-8"))
     assert facts["structures"] == ["liver"] and facts["series_uid"] == read_volume(series).meta["series_uid"]
     assert read_volume(seg_path, kind="label").array.any()                        # it reads back as labels
     code, out, stderr = run_cli("evaluate", seg_path, reference)

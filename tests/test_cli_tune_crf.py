@@ -67,11 +67,11 @@ def test_tune_crf_writes_table_and_settings_and_reuses_its_cache(run_cli, inputs
     for row in rows:  # the mean is the mean of the per-case columns
         per_case = [float(row["case:phantom-000"]), float(row["case:phantom-001"])]
         assert float(row["mean_sliver07_score"]) == pytest.approx(sum(per_case) / 2, abs=1e-9)
-    document = json.loads((tmp_path / "out" / "tuned-crf-trials.json").read_text())
+    document = json.loads((tmp_path / "out" / "tuned-crf-trials.json").read_text(encoding="utf-8"))
     assert document["best_trial"] == best[0]["trial"] and document["objective"]["direction"] == "maximise"
     assert document["provenance"]["command"].startswith("livseg tune-crf --model")
 
-    settings = yaml.safe_load(out.read_text())
+    settings = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert settings["tuning"]["best_trial"] == best[0]["trial"]
     assert settings["tuning"]["cases"] == ["phantom-000", "phantom-001"]
     assert set(settings["inference"]) == {"fusion_weights", "crf"}
@@ -115,7 +115,7 @@ def test_tune_crf_random_search_with_a_budget(run_cli, inputs, tmp_path):
     assert float(best["mean_assd_mm"]) == min(values)  # a distance is minimised
     for r in rows[2:]:
         assert 0.0 <= float(r["mu1"]) <= 5.0 and float(r["mu2"]) == 3.0
-    assert yaml.safe_load((tmp_path / "t.yaml").read_text())["tuning"]["seed"] == 3
+    assert yaml.safe_load((tmp_path / "t.yaml").read_text(encoding="utf-8"))["tuning"]["seed"] == 3
 
 
 @pytest.mark.parametrize("extra, message", [

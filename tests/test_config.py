@@ -97,7 +97,7 @@ def test_saved_resolved_config_loads_back_equal(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL), ["model.options.width=8"])
     saved = save_config(config, tmp_path / "run" / "config.yaml")
     assert load_config(saved) == config
-    text = saved.read_text()
+    text = saved.read_text(encoding="utf-8")
     assert "spacing_mm" in text and "hu_window" in text and "foreground_fraction" in text
     assert [p.name for p in saved.parent.iterdir()] == ["config.yaml"]  # no temp file left
 

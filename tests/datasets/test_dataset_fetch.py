@@ -45,11 +45,11 @@ def test_lits_sample_matches_the_mrc_files_in_the_wheel(tmp_path, wheels):
     nifti = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "image.nii.gz")))
     np.testing.assert_array_equal(nifti, hu)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "label.nii.gz"))), lab)
-    facts = json.loads((folder / "sample.json").read_text())
+    facts = json.loads((folder / "sample.json").read_text(encoding="utf-8"))
     assert facts["spacing_known"] is False and facts["size"] == [128, 128, 128]
     assert facts["label_voxels"] == {"background": int((lab == 0).sum()), "liver": int((lab == 1).sum()),
                                      "tumour": int((lab == 2).sum())}
-    assert json.loads((folder / "image.json").read_text())["spacing_known"] is False
+    assert json.loads((folder / "image.json").read_text(encoding="utf-8"))["spacing_known"] is False
 
     case = sample_case("lits-sample", tmp_path)
     image = read_case_image(case)

@@ -30,7 +30,7 @@ def test_tables_round_trip(tmp_path):
     assert float(read[0]["liver_dice"]) == 1.0
     assert read[1]["liver_empty"] == "prediction" and read[1]["liver_assd_mm"] == ""   # undefined
     assert float(read[1]["liver_rvd_pct"]) == -100.0
-    assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["structures"]["liver"][
+    assert json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))["summary"]["structures"]["liver"][
         "measures"]["assd_mm"]["n_undefined"] == 1
 
 

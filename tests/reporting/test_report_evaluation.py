@@ -14,7 +14,7 @@ from livseg.reporting.figures import MEASURES
 
 def test_metrics_json_is_read_as_written(phantom_evaluation):
     evaluation = read_evaluation(phantom_evaluation.eval_dir)
-    written = json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text())
+    written = json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text(encoding="utf-8"))
     assert evaluation.source.name == "metrics.json"
     assert evaluation.case_ids == list(phantom_evaluation.case_ids)
     assert evaluation.summary == written["summary"]

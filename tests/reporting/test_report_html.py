@@ -74,7 +74,7 @@ def page(full_report) -> Page:
 
 @pytest.fixture(scope="module")
 def metrics(phantom_evaluation) -> dict:
-    return json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text())
+    return json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text(encoding="utf-8"))
 
 
 def test_every_image_is_an_inline_png(page, phantom_evaluation):
@@ -173,7 +173,7 @@ def test_provenance_lists_versions_and_commands(page):
 
 def test_report_without_inputs_still_has_the_tables(phantom_evaluation, run_cli, tmp_path):
     # An evaluation that recorded no input paths (e.g. made by another tool, or edited by hand).
-    metrics = json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text())
+    metrics = json.loads((phantom_evaluation.eval_dir / "metrics.json").read_text(encoding="utf-8"))
     metrics["settings"].pop("inputs", None)
     for case in metrics["cases"]:
         case.pop("files", None)
@@ -191,7 +191,7 @@ def test_report_without_inputs_still_has_the_tables(phantom_evaluation, run_cli,
 
 def test_recorded_files_in_metrics_json_are_used(phantom_evaluation, run_cli, tmp_path):
     p = phantom_evaluation
-    metrics = json.loads((p.eval_dir / "metrics.json").read_text())
+    metrics = json.loads((p.eval_dir / "metrics.json").read_text(encoding="utf-8"))
     for case in metrics["cases"]:
         case_id = case["case_id"]
         case["files"] = {"image": str(p.data / "images" / f"{case_id}.nii.gz"),
@@ -208,7 +208,7 @@ def test_recorded_files_in_metrics_json_are_used(phantom_evaluation, run_cli, tm
 
 def test_recorded_inputs_in_settings_are_used(phantom_evaluation, run_cli, tmp_path):
     p = phantom_evaluation
-    metrics = json.loads((p.eval_dir / "metrics.json").read_text())
+    metrics = json.loads((p.eval_dir / "metrics.json").read_text(encoding="utf-8"))
     metrics["settings"]["inputs"] = {"gt": "../data", "images": "../data/images", "pred_dir": "../prediction",
                                      "pred_dir_nocrf": "../nocrf"}
     eval_copy = p.eval_dir.parent / "eval-with-inputs"

@@ -43,7 +43,7 @@ def test_two_process_gloo_run_keeps_ranks_identical_and_rank0_writes(tmp_path):
     # Rank 0 alone wrote the run folder; rank 1 reports no checkpoint.
     assert sorted(p.name for p in run_dir.iterdir()) == ["best.pt", "config.yaml", "curves.png", "last.pt", "log.csv"]
     assert len(read_csv(run_dir / "log.csv")) == 1
-    assert (weights / "rank1.txt").read_text().split()[1] == "None"
-    assert (weights / "rank0.txt").read_text().split()[1].endswith("last.pt")
+    assert (weights / "rank1.txt").read_text(encoding="utf-8").split()[1] == "None"
+    assert (weights / "rank0.txt").read_text(encoding="utf-8").split()[1].endswith("last.pt")
     saved = torch.load(run_dir / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(saved[k], rank0[k]) for k in rank0)

@@ -14,7 +14,7 @@ HISTORY = [
 
 def test_csv_has_one_row_per_epoch_with_empty_cells_for_missing_values(tmp_path):
     path = write_csv(HISTORY, tmp_path / "log.csv")
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == ("epoch,lr,seconds,train_loss,train_loss_main,train_dice,val_loss,val_dice,"
                         "train_loss_branch1,eta_1")
     assert lines[1] == "1,0.1,1.5,0.9,0.6,0.2,,,0.5,0.3"

@@ -103,7 +103,7 @@ def test_tuned_yaml_round_trips_into_the_predictor(phantoms, model, tmp_path):
                        bundle_out=tmp_path / "out" / "tuned.pt", command="livseg tune-crf (test)")
     best = outcome.result.best
     assert out.is_file() and outcome.csv_path.is_file() and outcome.json_path.is_file()
-    document = yaml.safe_load(out.read_text())
+    document = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert document["tuning"]["model_sha256"] == sha256_of_path(model)
     assert document["tuning"]["cases"] == ["phantom-000"] and document["tuning"]["metric"] == "sliver07_score"
     assert document["tuning"]["best_trial"] == best.trial_id and document["tuning"]["date"]
