@@ -8,6 +8,7 @@ segmentation; these tests check files, grids and reporting.
 from __future__ import annotations
 
 import gzip
+import json
 import sys
 from pathlib import Path
 
@@ -79,7 +80,10 @@ def test_batch_reports_a_broken_case_and_finishes_the_others(run_cli, model, cas
     assert len(errors) == 1 and "broken.nii.gz" in errors[0]
     assert "1 of 3 cases failed: broken" in stderr
     assert sorted(p.name for p in out.iterdir()) == ["case1.livseg.json", "case1.nii.gz",   # mask + provenance
-                                                     "case3.livseg.json", "case3.nii.gz"]
+                                                     "case3.livseg.json", "case3.nii.gz", "manifest.jsonl"]
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["case_id"]: r["status"] for r in manifest} == {"broken": "failed", "case1": "ok", "case3": "ok"}
+    assert "broken.nii.gz" in next(r["error"] for r in manifest if r["case_id"] == "broken")
     rows = {line.split()[0]: line.split()[1] for line in stdout.splitlines()[1:]}
     assert rows == {"broken": "failed", "case1": "ok", "case3": "ok"}
     for name, source in (("case1", "case1.nii.gz"), ("case3", "case3.mha")):
@@ -384,7 +388,7 @@ def test_slicer_seg_output_with_its_sidecar_and_probabilities(run_cli, model, ca
                               "--output-format", "slicer-seg")
     assert code == 0, stderr
     assert sorted(p.name for p in folder.iterdir()) == ["case1.livseg.json", "case1.seg.nrrd",
-                                                        "case3.livseg.json", "case3.seg.nrrd"]
+                                                        "case3.livseg.json", "case3.seg.nrrd", "manifest.jsonl"]
 
 
 def test_rtstruct_needs_a_dicom_input_and_agreeing_names(run_cli, model, cases, tmp_path):
@@ -437,7 +441,8 @@ def test_dicom_folders_are_named_after_their_case_not_dicom(run_cli, model, shar
     code, _, stderr = run_cli("predict", shared_data / "dcmqi-ct-3slice" / "dicom", "-o", tmp_path / "out",
                               "--model", model, "--no-crf")
     assert code == 0, stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["99000-s2.livseg.json", "99000-s2.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["99000-s2.livseg.json", "99000-s2.nii.gz",
+                                                                    "manifest.jsonl"]
 
 
 def test_a_folder_holding_earlier_outputs_is_not_segmented_twice(run_cli, model, cases, tmp_path):
@@ -452,4 +457,67 @@ def test_a_folder_holding_earlier_outputs_is_not_segmented_twice(run_cli, model,
     assert code == 0, stderr
     code, stdout, stderr = run_cli("predict", folder, "-o", tmp_path / "again", "--model", model, "--no-crf")
     assert code == 0, stderr
-    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["case1.livseg.json", "case1.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["case1.livseg.json", "case1.nii.gz",
+                                                                      "manifest.jsonl"]
+
+
+def _cohort(cases: Path, folder: Path) -> Path:
+    """Three CT files (two phantoms, one stored twice under another name) in ``folder``."""
+    folder.mkdir()
+    for name, source in (("a.nii.gz", "case1.nii.gz"), ("b.mha", "case3.mha"), ("c.nii.gz", "case1.nii.gz")):
+        (folder / name).write_bytes((cases / source).read_bytes())
+    return folder
+
+
+def test_parts_split_a_cohort_by_sorted_case_id(run_cli, model, cases, tmp_path, monkeypatch):
+    from livseg.batch.shards import part_from_environment, select_part
+
+    cohort = _cohort(cases, tmp_path / "cohort")
+    seen = []
+    for part in ("0", "1"):
+        code, stdout, stderr = run_cli("predict", cohort, "-o", tmp_path / "out", "--model", model, "--no-crf",
+                                       "--num-parts", "2", "--part-id", part, "--timing")
+        assert code == 0, stderr
+        table = stdout.split("peak memory")[0].splitlines()[1:]  # the per-case table (--timing prints it)
+        seen.append(sorted(line.split()[0] for line in table if line.strip()))
+    assert seen[0] == ["a", "c"] and seen[1] == ["b"]  # sorted ids a, b, c: positions 0 and 2, then 1
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz")) == ["a.nii.gz", "b.nii.gz", "c.nii.gz"]
+    records = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["case_id"] for r in records) == ["a", "b", "c"] and {r["status"] for r in records} == {"ok"}
+    assert all(r["model"]["sha256"] == _sha256(model) for r in records)
+    # The launcher's environment gives the part: a SLURM array (ids from 1) or torchrun.
+    assert part_from_environment({"SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_ID": "3",
+                                  "SLURM_ARRAY_TASK_MIN": "1"}) == (3, 2)
+    assert part_from_environment({"WORLD_SIZE": "4", "RANK": "1"}) == (4, 1)
+    assert part_from_environment({}) is None
+    items = [type("C", (), {"case_id": i})() for i in "dcba"]
+    assert [c.case_id for c in select_part(items, 3, 0)] == ["a", "d"]
+    code, _, stderr = run_cli("predict", cohort, "-o", tmp_path / "x", "--model", model, "--num-parts", "2",
+                              "--part-id", "2")
+    assert code == 2 and "part-id" in stderr
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    code, stdout, stderr = run_cli("predict", cohort, "-o", tmp_path / "slurm", "--model", model, "--no-crf")
+    assert code == 0, stderr
+    assert [p.name for p in (tmp_path / "slurm").glob("*.nii.gz")] == ["b.nii.gz"]
+
+
+def test_a_rerun_keeps_complete_outputs_and_redoes_what_changed(run_cli, model, cases, tmp_path):
+    cohort = _cohort(cases, tmp_path / "cohort")
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("predict", cohort, "-o", out, "--model", model, "--no-crf")
+    assert code == 0, stderr
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.nii.gz")}
+    (out / "b.nii.gz").unlink()                                   # one output lost
+    code, stdout, stderr = run_cli("predict", cohort, "-o", out, "--model", model, "--no-crf")
+    assert code == 0, stderr
+    status = {line.split()[0]: line.split()[1] for line in stdout.splitlines()[1:] if line.strip()}
+    assert status == {"a": "skipped", "b": "ok", "c": "skipped"}
+    assert {n: (out / n).stat().st_mtime_ns for n in ("a.nii.gz", "c.nii.gz")} == {
+        n: stamps[n] for n in ("a.nii.gz", "c.nii.gz")}
+    code, stdout, _ = run_cli("predict", cohort, "-o", out, "--model", model)  # the CRF on: another setting
+    assert {line.split()[1] for line in stdout.splitlines()[1:] if line.strip()} == {"ok"}
+    code, stdout, _ = run_cli("predict", cohort, "-o", out, "--model", model, "--overwrite")
+    assert {line.split()[1] for line in stdout.splitlines()[1:] if line.strip()} == {"ok"}
+    statuses = [json.loads(line)["status"] for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert statuses.count("skipped") == 2 and statuses.count("ok") == 3 + 1 + 3 + 3

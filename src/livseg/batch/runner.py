@@ -70,6 +70,7 @@ class CaseResult:
         error: the one-line error of a failed case.
         exit_code: the error's exit code (0 when ok).
         internal: the error is not one of livseg's own (a bug to report, with --debug's traceback).
+        skipped: not run again: its output was complete and made by the same model and settings.
     """
 
     case_id: str
@@ -81,6 +82,12 @@ class CaseResult:
     error: str | None = None
     exit_code: int = 0
     internal: bool = False
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        """"ok", "skipped" (a complete output of the same model and settings was there) or "failed"."""
+        return "skipped" if self.skipped else "ok" if self.ok else "failed"
 
 
 def provenance_path(labels_path: str | os.PathLike[str]) -> Path:
@@ -214,30 +221,93 @@ def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
                       internal=True)
 
 
+#: Provenance facts that must match for an earlier output to count as this run's.
+_SAME_RUN_KEYS = ("structures", "crf", "settings_file")
+
+
+def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
+                     save_probabilities: bool = False) -> CaseResult | None:
+    """The result of ``case`` when its outputs are already complete, else None.
+
+    Complete means: the mask is there and its provenance sidecar describes it (checksum), the
+    same input, the same model and tumour model files (SHA-256) with the same inference
+    settings, the same CRF switch and structures, and (when asked) every probability map.
+    """
+    out = plan.labels_path(case.case_id)
+    if not out.is_file():
+        return None
+    try:
+        facts = read_provenance(out)
+    except LivsegError:
+        return None
+    if facts is None or facts.get("input") != str(case.path.resolve()):
+        return None
+    now = segmenter.provenance()
+    for model in ("model", "tumour_model"):
+        before, current = facts.get(model), now[model]
+        if (before is None) != (current is None):
+            return None
+        if current is not None and (before.get("sha256") != current["sha256"] or current["sha256"] is None
+                                    or before.get("settings") != current["settings"]):
+            return None
+    if any(facts.get(key) != now[key] for key in _SAME_RUN_KEYS):
+        return None
+    probabilities = (facts.get("outputs") or {}).get("probabilities") or {}
+    if save_probabilities and not (probabilities and all(Path(p).is_file() for p in probabilities.values())):
+        return None
+    volumes = facts.get("volumes_ml") or {}
+    return CaseResult(case.case_id, True, liver_ml=volumes.get("liver"), tumour_ml=volumes.get("tumour"),
+                      output=out, skipped=True)
+
+
+def manifest_record(segmenter: Segmenter, case: InputCase, result: CaseResult) -> dict[str, Any]:
+    """The manifest line of one case (see :mod:`livseg.batch.manifest`)."""
+    facts = segmenter.provenance()
+    return {"case_id": case.case_id, "input": str(case.path.resolve()),
+            "output": None if result.output is None else str(Path(result.output).resolve()),
+            "status": result.status, "error": result.error,
+            "model": {"name": facts["model"]["name"], "sha256": facts["model"]["sha256"]},
+            "tumour_model": None if facts["tumour_model"] is None else {
+                "name": facts["tumour_model"]["name"], "sha256": facts["tumour_model"]["sha256"]},
+            "structures": facts["structures"], "seconds": result.seconds,
+            "volumes_ml": {"liver": result.liver_ml, "tumour": result.tumour_ml}, "versions": versions()}
+
+
 def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan, *, save_probabilities: bool = False,
               series_uid: str | None = None, spacing_mm: Sequence[float] | None = None, keep_going: bool = True,
               on_result: Callable[[InputCase, CaseResult], None] | None = None,
-              command: str | None = None) -> list[CaseResult]:
+              command: str | None = None, overwrite: bool = True, manifest: str | os.PathLike[str] | None = None
+              ) -> list[CaseResult]:
     """Every case in this process, in order.
 
     Args:
         save_probabilities, series_uid, spacing_mm, command: as for :func:`predict_case`.
         keep_going: a failing case is recorded and the others go on; False re-raises its error.
         on_result: called after each case (progress, messages).
+        overwrite: False skips a case whose outputs are complete and made by the same model and
+            settings (:func:`completed_result`); a rerun then does only what is missing.
+        manifest: a folder whose ``manifest.jsonl`` gets one line per case (None: none).
 
     Returns:
         One result per case, in the order of ``cases``.
     """
+    from livseg.batch.manifest import append_record
+
     results = []
     for case in cases:
         try:
-            result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities,
-                                  series_uid=series_uid, spacing_mm=spacing_mm, command=command)
+            result = None if overwrite else completed_result(segmenter, case, plan,
+                                                             save_probabilities=save_probabilities)
+            if result is None:
+                result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities,
+                                      series_uid=series_uid, spacing_mm=spacing_mm, command=command)
         except Exception as exc:  # one broken case must not stop the batch
             if not keep_going:
                 raise
             logger.debug("case %s failed", case.case_id, exc_info=True)
             result = failed_case(case, exc)
+        if manifest is not None:
+            append_record(manifest, manifest_record(segmenter, case, result))
         results.append(result)
         if on_result is not None:
             on_result(case, result)

@@ -66,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x network time)")
     parser.add_argument("--timing", action="store_true", help="print seconds per stage and peak memory")
     parser.add_argument("--layout", default="auto", help="layout of a data-set INPUT (default: recognise it)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="predict every case again; by default a case whose outputs are complete and made by "
+                             "the same model and settings (its .livseg.json says so) is kept")
+    parser.add_argument("--num-parts", type=int, metavar="N",
+                        help="split the cases (sorted by case id) into N parts and run one of them: for array jobs "
+                             "(default: SLURM_ARRAY_TASK_COUNT or torchrun's WORLD_SIZE when set)")
+    parser.add_argument("--part-id", type=int, metavar="K", help="the part to run, 0 .. N-1 (default: the "
+                        "launcher's SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN or RANK)")
     parser.set_defaults(func=run)
 
 
@@ -74,11 +82,18 @@ def run(args: argparse.Namespace) -> int:
 
     from livseg.batch import (CaseResult, expand_inputs, plan_outputs, require_dicom_input, require_writable,
                               run_local)
+    from livseg.batch.shards import select_part
     from livseg.cli._progress import show_progress, stage_lines
     from livseg.errors import ConfigError
     from livseg.inference import Segmenter
 
     cases = expand_inputs(args.inputs, layout=args.layout)
+    part = _part(args)
+    if part is not None:
+        cases = select_part(cases, *part)
+        if not cases:
+            print(f"part {part[1]} of {part[0]}: no case", file=sys.stderr)
+            return 0
     if args.series is not None and len(cases) != 1:
         raise ConfigError("--series", expected="one DICOM input (the series is chosen within it)",
                           found=f"{len(cases)} inputs")
@@ -108,14 +123,16 @@ def run(args: argparse.Namespace) -> int:
     with stage_lines(progress and not batch, cases[0].case_id):  # one case: its stages on the terminal
         results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
                             series_uid=args.series, spacing_mm=args.spacing_mm, command=command,
-                            keep_going=batch and not args.debug, on_result=report)
+                            keep_going=batch and not args.debug, on_result=report, overwrite=args.overwrite,
+                            manifest=plan.folder)
     bar.close()
     if batch or args.timing:
         print(_table(results))
     else:
         result = results[0]
         tumour = "not assessed" if result.tumour_ml is None else f"{result.tumour_ml:.1f} mL"
-        print(f"{result.case_id}: wrote {result.output} (liver {result.liver_ml:.1f} mL, tumour {tumour})")
+        verb = "kept (complete, same model and settings; --overwrite redoes it)" if result.skipped else "wrote"
+        print(f"{result.case_id}: {verb} {result.output} (liver {result.liver_ml:.1f} mL, tumour {tumour})")
     if args.timing:
         from livseg.inference import peak_memory_mb
 
@@ -129,6 +146,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _part(args: argparse.Namespace) -> tuple[int, int] | None:
+    """(parts, this part) from --num-parts/--part-id, else from a SLURM array or torchrun, else None."""
+    from livseg.batch.shards import check_part, part_from_environment
+    from livseg.errors import ConfigError
+
+    if (args.num_parts is None) != (args.part_id is None):
+        raise ConfigError("--num-parts/--part-id", expected="both or neither",
+                          found="--num-parts alone" if args.part_id is None else "--part-id alone")
+    if args.num_parts is not None:
+        check_part(args.num_parts, args.part_id)
+        return args.num_parts, args.part_id
+    return part_from_environment()
+
+
 def _table(results: list) -> str:
     """The per-case table: seconds per stage, total, liver and tumour mL (``CaseResult`` rows)."""
     from livseg.inference.timing import STAGES
@@ -139,7 +170,7 @@ def _table(results: list) -> str:
     for r in results:
         stages = [f"{r.seconds[s]:.2f}" if s in r.seconds else "-" for s in STAGES]
         total = f"{sum(r.seconds.values()):.2f}" if r.seconds else "-"
-        rows.append(dict(zip(header, [r.case_id, "ok" if r.ok else "failed", *stages, total,
+        rows.append(dict(zip(header, [r.case_id, r.status, *stages, total,
                                       "-" if r.liver_ml is None else f"{r.liver_ml:.1f}",
                                       ("-" if not r.ok else "n/a") if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])))
     return format_table(rows, header, left=2)
