@@ -521,3 +521,20 @@ def test_a_rerun_keeps_complete_outputs_and_redoes_what_changed(run_cli, model, 
     assert {line.split()[1] for line in stdout.splitlines()[1:] if line.strip()} == {"ok"}
     statuses = [json.loads(line)["status"] for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
     assert statuses.count("skipped") == 2 and statuses.count("ok") == 3 + 1 + 3 + 3
+
+
+def test_statistics_beside_the_mask_and_in_the_manifest(run_cli, model, cases, tmp_path):
+    cohort = _cohort(cases, tmp_path / "cohort")
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("predict", cohort, "-o", out, "--model", model, "--no-crf", "--statistics")
+    assert code == 0, stderr
+    facts = json.loads((out / "a.statistics.json").read_text(encoding="utf-8"))
+    mask = read_volume(out / "a.nii.gz", kind="label")
+    assert facts["case_id"] == "a"
+    assert facts["liver_volume_ml"] == pytest.approx(np.count_nonzero(mask.array) * mask.geometry.voxel_volume_mm3
+                                                     / 1000)
+    assert facts["tumour_count"] is None  # no tumour model ran: not assessed, not 0
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["case_id"]: r["statistics"]["liver_volume_ml"] for r in records} == pytest.approx(
+        {c: json.loads((out / f"{c}.statistics.json").read_text(encoding="utf-8"))["liver_volume_ml"]
+         for c in "abc"})

@@ -71,6 +71,7 @@ class CaseResult:
         exit_code: the error's exit code (0 when ok).
         internal: the error is not one of livseg's own (a bug to report, with --debug's traceback).
         skipped: not run again: its output was complete and made by the same model and settings.
+        statistics: the case's statistics when asked for (``--statistics``), else None.
     """
 
     case_id: str
@@ -83,6 +84,7 @@ class CaseResult:
     exit_code: int = 0
     internal: bool = False
     skipped: bool = False
+    statistics: dict[str, Any] | None = None
 
     @property
     def status(self) -> str:
@@ -95,6 +97,12 @@ def provenance_path(labels_path: str | os.PathLike[str]) -> Path:
     ``case1.rtstruct.dcm``) -> ``case1.livseg.json`` beside it."""
     labels_path = Path(labels_path)
     return labels_path.with_name(output_stem(labels_path) + PROVENANCE_SUFFIX)
+
+
+def statistics_path(labels_path: str | os.PathLike[str]) -> Path:
+    """``case1.nii.gz`` -> ``case1.statistics.json`` beside it."""
+    labels_path = Path(labels_path)
+    return labels_path.with_name(output_stem(labels_path) + ".statistics.json")
 
 
 def read_provenance(labels_path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any] | None:
@@ -159,13 +167,16 @@ def write_provenance(segmenter: Segmenter, case: InputCase, plan: OutputPlan, la
 
 def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, save_probabilities: bool = False,
                  series_uid: str | None = None, spacing_mm: Sequence[float] | None = None,
-                 command: str | None = None) -> CaseResult:
+                 command: str | None = None, statistics: bool = False) -> CaseResult:
     """Read ``case``, segment it, and write its labels (and probabilities) where ``plan`` says,
     then the provenance sidecar ``<stem>.livseg.json`` beside the labels (module docstring).
 
     Args:
         series_uid, spacing_mm: how to read the case (see :meth:`InputCase.read`).
         command: the command line recorded in the sidecar (default: this process's).
+        statistics: also write ``<stem>.statistics.json`` beside the mask
+            (:func:`livseg.metrics.statistics.case_statistics`: liver volume and HU, lesions
+            with volume and longest axial diameter, tumour burden) and keep it in the result.
 
     Raises:
         LivsegError: the case cannot be read, segmented or written (nothing is left half-written).
@@ -204,12 +215,18 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
         for name, probability in (prediction.probabilities or {}).items():
             probability_paths[name] = plan.probability_path(case.case_id, name)
             write_like(probability.array, volume, probability_paths[name], kind="any")
+        facts = None
+        if statistics:
+            from livseg.metrics.statistics import case_statistics
+
+            facts = case_statistics(prediction.labels, volume, structures=structures)
+            write_json({"case_id": case.case_id, **facts}, statistics_path(out))
         write_provenance(segmenter, case, plan, out, probability_paths,
                          {"liver": liver_ml, "tumour": tumour_ml if "tumour" in structures else None},
                          series_uid=volume.meta.get("series_uid") or series_uid, spacing_mm=spacing_mm,
                          command=command)
     return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=liver_ml,
-                      tumour_ml=tumour_ml if "tumour" in structures else None, output=out)
+                      tumour_ml=tumour_ml if "tumour" in structures else None, output=out, statistics=facts)
 
 
 def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
@@ -226,7 +243,7 @@ _SAME_RUN_KEYS = ("structures", "crf", "settings_file")
 
 
 def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
-                     save_probabilities: bool = False) -> CaseResult | None:
+                     save_probabilities: bool = False, statistics: bool = False) -> CaseResult | None:
     """The result of ``case`` when its outputs are already complete, else None.
 
     Complete means: the mask is there and its provenance sidecar describes it (checksum), the
@@ -255,9 +272,15 @@ def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
     probabilities = (facts.get("outputs") or {}).get("probabilities") or {}
     if save_probabilities and not (probabilities and all(Path(p).is_file() for p in probabilities.values())):
         return None
+    stats = None
+    if statistics:
+        try:
+            stats = json.loads(statistics_path(out).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
     volumes = facts.get("volumes_ml") or {}
     return CaseResult(case.case_id, True, liver_ml=volumes.get("liver"), tumour_ml=volumes.get("tumour"),
-                      output=out, skipped=True)
+                      output=out, skipped=True, statistics=stats)
 
 
 def manifest_record(segmenter: Segmenter, case: InputCase, result: CaseResult) -> dict[str, Any]:
@@ -270,18 +293,19 @@ def manifest_record(segmenter: Segmenter, case: InputCase, result: CaseResult) -
             "tumour_model": None if facts["tumour_model"] is None else {
                 "name": facts["tumour_model"]["name"], "sha256": facts["tumour_model"]["sha256"]},
             "structures": facts["structures"], "seconds": result.seconds,
-            "volumes_ml": {"liver": result.liver_ml, "tumour": result.tumour_ml}, "versions": versions()}
+            "volumes_ml": {"liver": result.liver_ml, "tumour": result.tumour_ml},
+            "statistics": result.statistics, "versions": versions()}
 
 
 def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan, *, save_probabilities: bool = False,
               series_uid: str | None = None, spacing_mm: Sequence[float] | None = None, keep_going: bool = True,
               on_result: Callable[[InputCase, CaseResult], None] | None = None,
-              command: str | None = None, overwrite: bool = True, manifest: str | os.PathLike[str] | None = None
-              ) -> list[CaseResult]:
+              command: str | None = None, overwrite: bool = True, manifest: str | os.PathLike[str] | None = None,
+              statistics: bool = False) -> list[CaseResult]:
     """Every case in this process, in order.
 
     Args:
-        save_probabilities, series_uid, spacing_mm, command: as for :func:`predict_case`.
+        save_probabilities, series_uid, spacing_mm, command, statistics: as for :func:`predict_case`.
         keep_going: a failing case is recorded and the others go on; False re-raises its error.
         on_result: called after each case (progress, messages).
         overwrite: False skips a case whose outputs are complete and made by the same model and
@@ -297,10 +321,12 @@ def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan
     for case in cases:
         try:
             result = None if overwrite else completed_result(segmenter, case, plan,
-                                                             save_probabilities=save_probabilities)
+                                                             save_probabilities=save_probabilities,
+                                                             statistics=statistics)
             if result is None:
                 result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities,
-                                      series_uid=series_uid, spacing_mm=spacing_mm, command=command)
+                                      series_uid=series_uid, spacing_mm=spacing_mm, command=command,
+                                      statistics=statistics)
         except Exception as exc:  # one broken case must not stop the batch
             if not keep_going:
                 raise

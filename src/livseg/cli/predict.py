@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation (8x network time)")
     parser.add_argument("--timing", action="store_true", help="print seconds per stage and peak memory")
     parser.add_argument("--layout", default="auto", help="layout of a data-set INPUT (default: recognise it)")
+    parser.add_argument("--statistics", action="store_true",
+                        help="also write <name>.statistics.json: liver volume and HU, tumour count, per-lesion "
+                             "volume and longest axial diameter (mm), tumour burden (also in the manifest)")
     parser.add_argument("--overwrite", action="store_true",
                         help="predict every case again; by default a case whose outputs are complete and made by "
                              "the same model and settings (its .livseg.json says so) is kept")
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
                             series_uid=args.series, spacing_mm=args.spacing_mm, command=command,
                             keep_going=batch and not args.debug, on_result=report, overwrite=args.overwrite,
-                            manifest=plan.folder)
+                            manifest=plan.folder, statistics=args.statistics)
     bar.close()
     if batch or args.timing:
         print(_table(results))
