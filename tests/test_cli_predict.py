@@ -538,3 +538,25 @@ def test_statistics_beside_the_mask_and_in_the_manifest(run_cli, model, cases, t
     assert {r["case_id"]: r["statistics"]["liver_volume_ml"] for r in records} == pytest.approx(
         {c: json.loads((out / f"{c}.statistics.json").read_text(encoding="utf-8"))["liver_volume_ml"]
          for c in "abc"})
+
+
+def test_summary_folds_reruns_and_parts_into_one_cohort_table(run_cli, model, cases, tmp_path):
+    import csv
+
+    cohort = _cohort(cases, tmp_path / "cohort")
+    (cohort / "broken.nii.gz").write_bytes(b"not a volume")
+    out = tmp_path / "out"
+    for part in ("0", "1"):
+        run_cli("predict", cohort, "-o", out, "--model", model, "--no-crf", "--statistics", "--num-parts", "2",
+                "--part-id", part)
+    run_cli("predict", cohort, "-o", out, "--model", model, "--no-crf", "--statistics")  # a rerun: kept
+    code, stdout, stderr = run_cli("summary", out)
+    assert code == 1, stderr  # a case failed
+    assert "4 case(s): 3 ok, 1 failed" in stdout
+    with open(out / "cohort.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["case_id"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == ["a", "b", "broken", "c"]
+    assert rows["a"]["status"] == "ok" and float(rows["a"]["liver_ml"]) > 0  # the run that made it, not the skip
+    assert rows["broken"]["status"] == "failed" and "broken.nii.gz" in rows["broken"]["error"]
+    code, _, stderr = run_cli("summary", tmp_path / "nothing-here")
+    assert code != 0 and "manifest" in stderr
