@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
                             viewer_max_px=args.viewer_px)
     from tqdm import tqdm
 
-    with tqdm(desc="report", unit="case", disable=not sys.stderr.isatty()) as bar:
+    from livseg.cli._progress import show_progress
+
+    with tqdm(desc="report", unit="case", disable=not show_progress(args)) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
