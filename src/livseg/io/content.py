@@ -171,3 +171,25 @@ def _checked_label(volume: Volume) -> Volume:
         return volume
     return volume.with_array(array.astype(target))
 
+
+def require_label_values(labels: Volume, allowed: "list[int]", *, why: str = "", fix: str) -> None:
+    """Refuse labels that are not integers or hold a non-zero value outside ``allowed`` (what a
+    writer has a segment, ROI or name for).
+
+    Args:
+        labels: the label volume about to be written.
+        allowed: the non-zero values the output describes.
+        why: appended to the expectation, e.g. " (the structures assessed)".
+        fix: what the caller should do about unknown values.
+
+    Raises:
+        InvalidImageError: naming the volume, the values expected and up to 8 found.
+    """
+    array = labels.array
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        raise InvalidImageError(labels.source, expected="integer labels (0 background, 1 liver, 2 tumour)",
+                                found=f"dtype {array.dtype}", fix="write a label volume, not a CT or probabilities")
+    stray = (array != 0) & ~np.isin(array, allowed)  # cheaper than np.unique on a whole volume
+    if stray.any():
+        raise InvalidImageError(labels.source, expected=f"label values 0 and {allowed}{why}",
+                                found=f"values {[int(v) for v in np.unique(array[stray])[:8]]}", fix=fix)

@@ -58,6 +58,7 @@ from livseg.errors import (
     UnreadableInputError,
 )
 from livseg.io.atomic import atomic_path
+from livseg.io.content import require_label_values
 from livseg.volume import SPACING_TOL_MM, Geometry, Volume
 
 LOG = logging.getLogger(__name__)
@@ -122,22 +123,9 @@ def write_dicom_seg(
     if structures is not None:
         segment_labels = _segments_of(structures, segment_labels)
     described = _check_segment_labels(segment_labels)
-    _check_label_values(labels, described)
+    require_label_values(labels, described, fix="give each label value a text in segment_labels")
 
-    check_seg_source(source)
-    uid = str(source.meta["series_uid"])
-    source.geometry.require_same_grid(
-        labels.geometry, subject=f"DICOM series {source.source} vs labels {labels.source}",
-        fix="predict on the DICOM series itself, or resample the labels onto its grid first")
-
-    source_dir = Path(source.source)
-    datasets = _series_headers([Path(p) for p in source.meta["slice_files"]], uid, source_dir)
-    missing = _fill_missing_uids(datasets, source_dir)
-    if missing:
-        LOG.warning("%s: the series has no %s (anonymised); the SEG references UIDs livseg derived for it, "
-                    "so a viewer will not link the SEG to these images unless they get the same UIDs",
-                    source_dir, ", ".join(missing))
-    ordered = _order_by_slice(datasets, labels.geometry, source_dir)
+    ordered, uid = referenced_slices(labels, source, product="SEG")
     masks = np.stack([labels.array == value for value in described], axis=-1)  # (z, y, x, s)
 
     descriptions = [_segment_description(number, value, segment_labels[value])
@@ -146,7 +134,7 @@ def write_dicom_seg(
         warnings.simplefilter("always")
         seg = _build_seg(ordered, masks, descriptions)
     for warning in caught:  # highdicom's remarks on the source's patient data: not ours to fix
-        LOG.debug("%s: highdicom: %s", source_dir, " ".join(str(warning.message).split()))
+        LOG.debug("%s: highdicom: %s", source.source, " ".join(str(warning.message).split()))
     with atomic_path(out_path) as tmp:
         seg.save_as(tmp)
     LOG.info("wrote DICOM SEG %s (%d segments, %d frames) referencing series %s",
@@ -212,19 +200,6 @@ def _check_segment_labels(segment_labels: Mapping[int, str]) -> list[int]:
     return values
 
 
-def _check_label_values(labels: Volume, described: list[int]) -> None:
-    array = labels.array
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise InvalidImageError(labels.source, expected="integer labels (0 background, 1 liver, 2 tumour)",
-                                found=f"dtype {array.dtype}", fix="write a label volume, not a CT or probabilities")
-    stray = (array != 0) & ~np.isin(array, described)  # cheaper than np.unique on a whole CT
-    if stray.any():
-        unknown = [int(v) for v in np.unique(array[stray])[:8]]
-        raise InvalidImageError(labels.source, expected=f"label values 0 and {described}",
-                                found=f"values {unknown}",
-                                fix="give each label value a text in segment_labels")
-
-
 #: SOP class of the source images when an anonymised series left SOPClassUID empty, by Modality.
 _IMAGE_STORAGE = {"CT": CTImageStorage}
 #: The UIDs a SEG copies or references from its source images.
@@ -262,6 +237,33 @@ def _fill_missing_uids(datasets: list[pydicom.Dataset], series: Path) -> list[st
                                        fix="a DICOM SEG must name the class of the images it references")
             ds.SOPClassUID = _IMAGE_STORAGE[modality]
     return missing
+
+
+def referenced_slices(labels: Volume, source: Volume, *, product: str) -> tuple[list[pydicom.Dataset], str]:
+    """The headers of the series ``labels`` were made on, in slice order, and its UID: what a
+    DICOM object that references its source (a SEG, an RTSTRUCT) copies and points to.
+
+    Checks the source (:func:`check_seg_source`) and that ``labels`` lie on its grid; an
+    anonymised series gets derived UIDs (:func:`_fill_missing_uids`) and a warning naming
+    ``product``.
+
+    Raises:
+        DicomSeriesError: ``source`` is not a DICOM series, or its files changed.
+        GeometryMismatchError: the labels are not on the series' grid (both are named).
+    """
+    check_seg_source(source)
+    source.geometry.require_same_grid(
+        labels.geometry, subject=f"DICOM series {source.source} vs labels {labels.source}",
+        fix="predict on the DICOM series itself, or resample the labels onto its grid first")
+    folder = Path(source.source)
+    uid = str(source.meta["series_uid"])
+    headers = _series_headers([Path(p) for p in source.meta["slice_files"]], uid, folder)
+    missing = _fill_missing_uids(headers, folder)
+    if missing:
+        LOG.warning("%s: the series has no %s (anonymised); the %s references UIDs livseg derived for it, "
+                    "so a viewer will not link it to these images unless they get the same UIDs",
+                    folder, ", ".join(missing), product)
+    return _order_by_slice(headers, labels.geometry, folder), uid
 
 
 def check_seg_source(source: Volume) -> None:

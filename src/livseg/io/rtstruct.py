@@ -56,20 +56,16 @@ from pydicom.uid import ExplicitVRLittleEndian, RTStructureSetStorage, generate_
 
 from livseg.errors import (
     ConfigError,
-    DicomSeriesError,
     GeometryMismatchError,
     InputNotFoundError,
-    InvalidImageError,
     UnreadableInputError,
 )
 from livseg.io.atomic import atomic_path
+from livseg.io.content import require_label_values
 from livseg.io.dicom_seg import (
     DEFAULT_SEGMENT_LABELS,
     STRUCTURE_LABELS,
-    _fill_missing_uids,
-    _order_by_slice,
-    _series_headers,
-    check_seg_source,
+    referenced_slices,
 )
 from livseg.version import __version__
 from livseg.volume import Geometry, Volume
@@ -205,28 +201,9 @@ def write_rtstruct(labels: Volume, source: Volume, out_path: str | os.PathLike[s
     """
     out_path = Path(out_path)
     values = _roi_values(structures)
-    array = labels.array
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise InvalidImageError(labels.source, expected="integer labels (0 background, 1 liver, 2 tumour)",
-                                found=f"dtype {array.dtype}", fix="write a label volume, not a CT or probabilities")
-    stray = (array != 0) & ~np.isin(array, values)
-    if stray.any():
-        raise InvalidImageError(labels.source, expected=f"label values 0 and {values} (the structures assessed)",
-                                found=f"values {[int(v) for v in np.unique(array[stray])[:8]]}",
-                                fix="pass every structure the labels hold in structures")
-    check_seg_source(source)
-    source.geometry.require_same_grid(
-        labels.geometry, subject=f"DICOM series {source.source} vs labels {labels.source}",
-        fix="predict on the DICOM series itself, or resample the labels onto its grid first")
-    folder = Path(source.source)
-    uid = str(source.meta["series_uid"])
-    headers = _series_headers([Path(p) for p in source.meta["slice_files"]], uid, folder)
-    missing = _fill_missing_uids(headers, folder)
-    if missing:
-        LOG.warning("%s: the series has no %s (anonymised); the RTSTRUCT references UIDs livseg derived for "
-                    "it, so a viewer will not link it to these images unless they get the same UIDs",
-                    folder, ", ".join(missing))
-    ordered = _order_by_slice(headers, labels.geometry, folder)
+    require_label_values(labels, values, why=" (the structures assessed)",
+                         fix="pass every structure the labels hold in structures")
+    ordered, uid = referenced_slices(labels, source, product="RTSTRUCT")
     dataset = _build(labels, ordered, values)
     with atomic_path(out_path) as temporary:
         dataset.save_as(temporary, enforce_file_format=True)

@@ -55,6 +55,7 @@ import SimpleITK as sitk
 
 from livseg.errors import ConfigError, InvalidImageError, OutputError, UnreadableInputError
 from livseg.io.atomic import atomic_path
+from livseg.io.content import require_label_values
 from livseg.io.itk_messages import itk_error_text, itk_messages_to_log
 from livseg.io.sitk_bridge import sitk_from_volume
 from livseg.io.spacing import require_known_spacing
@@ -185,18 +186,11 @@ def write_slicer_seg(labels: Volume, out_path: str | os.PathLike[str], *,
     """
     out_path = Path(out_path)
     segments = _segments_for(structures)
-    array = labels.array
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise InvalidImageError(labels.source, expected="integer labels (0 background, 1 liver, 2 tumour)",
-                                found=f"dtype {array.dtype}", fix="write a label volume, not a CT or probabilities")
     values = [segment.label_value for segment in segments]
-    stray = (array != 0) & ~np.isin(array, values)
-    if stray.any():
-        raise InvalidImageError(labels.source, expected=f"label values 0 and {values} (the structures assessed)",
-                                found=f"values {[int(v) for v in np.unique(array[stray])[:8]]}",
-                                fix="pass every structure the labels hold in structures")
+    require_label_values(labels, values, why=" (the structures assessed)",
+                         fix="pass every structure the labels hold in structures")
     require_known_spacing(labels, what=f"writing {out_path.name}")
-    volume = labels.with_array(array.astype(np.uint8, copy=False))
+    volume = labels.with_array(labels.array.astype(np.uint8, copy=False))
     fields = slicer_seg_fields(volume.array, segments)
     image = sitk_from_volume(volume)
     for key, value in fields.items():
