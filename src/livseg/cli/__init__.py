@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def typed_command(args: argparse.Namespace) -> str:
+    """The command as the user typed it, quoted for a shell (recorded in provenance, manifests
+    and tuning files); also right when run in-process or as ``python -m livseg``."""
+    from livseg.reporting.provenance import command_line
+
+    return "livseg " + command_line(getattr(args, "argv", sys.argv[1:]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -84,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livseg.cli import typed_command
     from livseg.metrics.case import check_structures
     from livseg.metrics.summary import summarize
 
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     sources = {metrics.case_id: paths["assessed_from"] for metrics, paths in evaluated}
     summary = summarize(cases)
     settings = {
-        "command": _command_line(args),
+        "command": typed_command(args),
         "inputs": _recorded_inputs(args),
         "tolerance_mm": args.tolerance_mm,
         "lesion_connectivity": 6,
@@ -127,11 +126,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_text_report(cases, summary, pair_form, sources))
     return 0
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The command as given (also when run in-process or as ``python -m livseg``)."""
-    return "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
 
 
 def _absolute(path: Path | str | None) -> str | None:

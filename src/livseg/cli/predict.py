@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
 from pathlib import Path
 
@@ -81,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livseg.cli import typed_command
     from tqdm import tqdm
 
     from livseg.batch import (CaseResult, expand_inputs, plan_outputs, require_dicom_input, require_writable,
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             tqdm.write(f"livseg: error: {case.case_id}: {result.error}", file=sys.stderr)
 
-    command = "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
+    command = typed_command(args)
     with stage_lines(progress and not batch, cases[0].case_id):  # one case: its stages on the terminal
         results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
                             series_uid=args.series, spacing_mm=args.spacing_mm, command=command,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
 from pathlib import Path
 
@@ -73,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livseg.cli import typed_command
     from tqdm import tqdm
 
     from livseg.cli._progress import show_progress
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method is None and args.trials is not None:
         raise ConfigError("--trials", expected="--search random or --search halving with it",
                           found="a trial budget for the exhaustive grid", fix="add --search random")
-    command = "livseg " + " ".join(shlex.quote(str(a)) for a in getattr(args, "argv", sys.argv[1:]))
+    command = typed_command(args)
     bar = tqdm(desc="tune-crf", unit="step", disable=not show_progress(args), file=sys.stderr)
 
     def on_case(case_id: str, reused: bool) -> None:
