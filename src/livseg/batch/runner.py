@@ -72,6 +72,9 @@ class CaseResult:
         internal: the error is not one of livseg's own (a bug to report, with --debug's traceback).
         skipped: not run again: its output was complete and made by the same model and settings.
         statistics: the case's statistics when asked for (``--statistics``), else None.
+        qc: the case's quality check (:mod:`livseg.inference.quality`), None when it failed or
+            was kept from an earlier run whose sidecar has none.
+        attempts: how many times an engine started the case (more than 1 when a worker was lost).
     """
 
     case_id: str
@@ -85,6 +88,8 @@ class CaseResult:
     internal: bool = False
     skipped: bool = False
     statistics: dict[str, Any] | None = None
+    qc: dict[str, Any] | None = None
+    attempts: int = 1
 
     @property
     def status(self) -> str:
@@ -288,28 +293,70 @@ def manifest_record(segmenter: Segmenter, case: InputCase, result: CaseResult) -
     facts = segmenter.provenance()
     return {"case_id": case.case_id, "input": str(case.path.resolve()),
             "output": None if result.output is None else str(Path(result.output).resolve()),
-            "status": result.status, "error": result.error,
+            "status": result.status, "error": result.error, "attempts": result.attempts,
             "model": {"name": facts["model"]["name"], "sha256": facts["model"]["sha256"]},
             "tumour_model": None if facts["tumour_model"] is None else {
                 "name": facts["tumour_model"]["name"], "sha256": facts["tumour_model"]["sha256"]},
             "structures": facts["structures"], "seconds": result.seconds,
             "volumes_ml": {"liver": result.liver_ml, "tumour": result.tumour_ml},
-            "statistics": result.statistics, "versions": versions()}
+            "statistics": result.statistics, "qc": result.qc, "versions": versions()}
 
 
-def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan, *, save_probabilities: bool = False,
-              series_uid: str | None = None, spacing_mm: Sequence[float] | None = None, keep_going: bool = True,
+@dataclass(frozen=True)
+class CaseOptions:
+    """How every case of a run is read and written (the same for each engine).
+
+    Attributes:
+        save_probabilities, series_uid, spacing_mm, command, statistics: as for :func:`predict_case`.
+        overwrite: False keeps a case whose outputs are complete and made by the same model and
+            settings (:func:`completed_result`); a rerun then does only what is missing.
+    """
+
+    save_probabilities: bool = False
+    series_uid: str | None = None
+    spacing_mm: tuple[float, float, float] | None = None
+    command: str | None = None
+    statistics: bool = False
+    overwrite: bool = True
+
+
+def handle_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, options: CaseOptions) -> CaseResult:
+    """One case of a run, whichever engine runs it: kept when complete (unless ``overwrite``),
+    else predicted and written (:func:`predict_case`).
+
+    Raises:
+        Exception: whatever reading, segmenting or writing the case raised.
+    """
+    result = None if options.overwrite else completed_result(
+        segmenter, case, plan, save_probabilities=options.save_probabilities, statistics=options.statistics)
+    if result is None:
+        result = predict_case(segmenter, case, plan, save_probabilities=options.save_probabilities,
+                              series_uid=options.series_uid, spacing_mm=options.spacing_mm,
+                              command=options.command, statistics=options.statistics)
+    return result
+
+
+def run_case_recorded(segmenter: Segmenter, case: InputCase, plan: OutputPlan, options: CaseOptions
+                      ) -> tuple[CaseResult, dict[str, Any]]:
+    """:func:`handle_case` with its failure recorded instead of raised, and its manifest line."""
+    try:
+        result = handle_case(segmenter, case, plan, options)
+    except Exception as exc:  # one broken case must not stop the batch
+        logger.debug("case %s failed", case.case_id, exc_info=True)
+        result = failed_case(case, exc)
+    return result, manifest_record(segmenter, case, result)
+
+
+def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan,
+              options: CaseOptions = CaseOptions(), *, keep_going: bool = True,
               on_result: Callable[[InputCase, CaseResult], None] | None = None,
-              command: str | None = None, overwrite: bool = True, manifest: str | os.PathLike[str] | None = None,
-              statistics: bool = False) -> list[CaseResult]:
-    """Every case in this process, in order.
+              manifest: str | os.PathLike[str] | None = None) -> list[CaseResult]:
+    """Every case in this process, in order (the default engine).
 
     Args:
-        save_probabilities, series_uid, spacing_mm, command, statistics: as for :func:`predict_case`.
+        options: how each case is read and written.
         keep_going: a failing case is recorded and the others go on; False re-raises its error.
         on_result: called after each case (progress, messages).
-        overwrite: False skips a case whose outputs are complete and made by the same model and
-            settings (:func:`completed_result`); a rerun then does only what is missing.
         manifest: a folder whose ``manifest.jsonl`` gets one line per case (None: none).
 
     Returns:
@@ -319,21 +366,13 @@ def run_local(segmenter: Segmenter, cases: Sequence[InputCase], plan: OutputPlan
 
     results = []
     for case in cases:
-        try:
-            result = None if overwrite else completed_result(segmenter, case, plan,
-                                                             save_probabilities=save_probabilities,
-                                                             statistics=statistics)
-            if result is None:
-                result = predict_case(segmenter, case, plan, save_probabilities=save_probabilities,
-                                      series_uid=series_uid, spacing_mm=spacing_mm, command=command,
-                                      statistics=statistics)
-        except Exception as exc:  # one broken case must not stop the batch
-            if not keep_going:
-                raise
-            logger.debug("case %s failed", case.case_id, exc_info=True)
-            result = failed_case(case, exc)
+        if keep_going:
+            result, record = run_case_recorded(segmenter, case, plan, options)
+        else:
+            result = handle_case(segmenter, case, plan, options)
+            record = manifest_record(segmenter, case, result)
         if manifest is not None:
-            append_record(manifest, manifest_record(segmenter, case, result))
+            append_record(manifest, record)
         results.append(result)
         if on_result is not None:
             on_result(case, result)

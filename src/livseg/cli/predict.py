@@ -76,6 +76,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: SLURM_ARRAY_TASK_COUNT or torchrun's WORLD_SIZE when set)")
     parser.add_argument("--part-id", type=int, metavar="K", help="the part to run, 0 .. N-1 (default: the "
                         "launcher's SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN or RANK)")
+    engine = parser.add_argument_group("engine (cohorts; see README's cohort section)")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: every case in this process (default); ray: Ray actors that load the model once "
+                             "each (pip install 'livseg[ray]')")
+    engine.add_argument("--address", metavar="ADDR",
+                        help="with --engine ray: the cluster to join (auto, HOST:6379 or ray://HOST:10001); "
+                             "default: start a local Ray for this run")
+    engine.add_argument("--workers", type=int, metavar="N",
+                        help="with --engine ray: number of workers (default: the cluster's CPUs / --cpus-per-worker, "
+                             "or its GPUs / --gpus-per-worker)")
+    engine.add_argument("--cpus-per-worker", type=float, metavar="C",
+                        help="with --engine ray: CPUs (PyTorch threads) per worker (default: the CPUs shared out)")
+    engine.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                        help="with --engine ray: GPUs per worker, e.g. 1 or 0.5 (default: 0, CPU workers)")
     parser.set_defaults(func=run)
 
 
@@ -85,11 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
     from livseg.batch import (CaseResult, expand_inputs, plan_outputs, require_dicom_input, require_writable,
                               run_local)
+    from livseg.batch.runner import CaseOptions
     from livseg.batch.shards import select_part
+    from livseg.batch.spec import SegmenterSpec
     from livseg.cli._progress import show_progress, stage_lines
     from livseg.errors import ConfigError
-    from livseg.inference import Segmenter
 
+    _check_engine_options(args)
     cases = expand_inputs(args.inputs, layout=args.layout)
     part = _part(args)
     if part is not None:
@@ -104,10 +120,15 @@ def run(args: argparse.Namespace) -> int:
     require_writable(plan)
     for case in cases:
         require_dicom_input(case, plan.output_format)
-    segmenter = Segmenter.from_checkpoint(
-        args.model, args.device, tumour_model=args.tumour_model, tumour=args.tumour, crf=not args.no_crf,
-        settings_file=args.crf_config,
-        tta=True if args.tta else None, overlap=args.overlap)
+    spec = SegmenterSpec(model=str(args.model), device=args.device,
+                         tumour_model=None if args.tumour_model is None else str(args.tumour_model),
+                         tumour=args.tumour, crf=not args.no_crf,
+                         settings_file=None if args.crf_config is None else str(args.crf_config),
+                         tta=True if args.tta else None, overlap=args.overlap)
+    options = CaseOptions(save_probabilities=args.save_probabilities, series_uid=args.series,
+                          spacing_mm=None if args.spacing_mm is None else tuple(args.spacing_mm),
+                          command=typed_command(args), statistics=args.statistics, overwrite=args.overwrite)
+    segmenter = spec.build() if args.engine == "local" else None
     batch = len(cases) > 1
     progress = show_progress(args)
     bar = tqdm(total=len(cases), desc="predict", unit="case", disable=not batch or not progress, file=sys.stderr)
@@ -122,12 +143,22 @@ def run(args: argparse.Namespace) -> int:
         else:
             tqdm.write(f"livseg: error: {case.case_id}: {result.error}", file=sys.stderr)
 
-    command = typed_command(args)
-    with stage_lines(progress and not batch, cases[0].case_id):  # one case: its stages on the terminal
-        results = run_local(segmenter, cases, plan, save_probabilities=args.save_probabilities,
-                            series_uid=args.series, spacing_mm=args.spacing_mm, command=command,
-                            keep_going=batch and not args.debug, on_result=report, overwrite=args.overwrite,
-                            manifest=plan.folder, statistics=args.statistics)
+    if segmenter is not None:
+        with stage_lines(progress and not batch, cases[0].case_id):  # one case: its stages on the terminal
+            results = run_local(segmenter, cases, plan, options, keep_going=batch and not args.debug,
+                                on_result=report, manifest=plan.folder)
+    else:
+        from livseg.batch.ray_engine import run_ray
+
+        def started(workers: list) -> None:
+            if progress:
+                hosts = sorted({w["host"] for w in workers})
+                tqdm.write(f"ray: {len(workers)} workers on {len(hosts)} host(s), "
+                           f"{workers[0]['threads']} threads each, device {workers[0]['device']}", file=sys.stderr)
+
+        results = run_ray(spec, cases, plan, options, address=args.address, workers=args.workers,
+                          cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+                          on_result=report, on_start=started, manifest=plan.folder)
     bar.close()
     if batch or args.timing:
         print(_table(results))
@@ -147,6 +178,23 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return max(r.exit_code for r in failed) or 1
     return 0
+
+
+def _check_engine_options(args: argparse.Namespace) -> None:
+    """ConfigError for Ray's options without --engine ray, and for impossible counts."""
+    from livseg.errors import ConfigError
+
+    ray_only = {"--address": args.address, "--workers": args.workers, "--cpus-per-worker": args.cpus_per_worker,
+                "--gpus-per-worker": args.gpus_per_worker or None}
+    given = [name for name, value in ray_only.items() if value is not None]
+    if args.engine != "ray" and given:
+        raise ConfigError(", ".join(given), expected="--engine ray (they configure its workers)",
+                          found=f"--engine {args.engine}")
+    for name, value, low in (("--workers", args.workers, 1), ("--cpus-per-worker", args.cpus_per_worker, 1e-9),
+                             ("--gpus-per-worker", args.gpus_per_worker, 0.0)):
+        if value is not None and value < low:
+            raise ConfigError(name, expected=">= 1" if name == "--workers" else "> 0" if low else ">= 0",
+                              found=str(value))
 
 
 def _part(args: argparse.Namespace) -> tuple[int, int] | None:

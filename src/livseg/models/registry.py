@@ -31,3 +31,14 @@ def register_model(name: str, *, description: str) -> Callable[[Callable[..., to
         return builder
 
     return decorate
+
+
+def plugin_modules() -> list[str]:
+    """The modules outside livseg that registered networks in this process, sorted.
+
+    Another process (a Ray worker) imports them to know the same networks: a bundle records
+    its network by name, and a name registered by a user's module is only known where that
+    module was imported.
+    """
+    return sorted({entry.builder.__module__ for entry in MODELS.values()
+                   if entry.builder.__module__ != "livseg" and not entry.builder.__module__.startswith("livseg.")})
