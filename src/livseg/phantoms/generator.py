@@ -48,6 +48,7 @@ from livseg.phantoms.intensity import render_intensity
 from livseg.phantoms.paint import paint_anatomy
 from livseg.phantoms.tissues import (
     MAX_TUMOURS,
+    PHANTOM_TISSUES,
     Contrast,
     Tissue,
     draw_contrast,
@@ -176,7 +177,7 @@ def _nominal_grid(placement: _Placement, size: tuple[int, int, int],
     return Grid(xs=axes[0].astype(np.float32), ys=axes[1].astype(np.float32), zs=axes[2].astype(np.float32))
 
 
-def _flip(arrays: list[np.ndarray], geometry: Geometry, flips: tuple[bool, bool, bool]
+def flip_storage(arrays: list[np.ndarray], geometry: Geometry, flips: tuple[bool, bool, bool]
           ) -> tuple[list[np.ndarray], Geometry]:
     """Reverse the flagged index axes (x, y, z) of every array and of the geometry."""
     axes_zyx = tuple(2 - a for a in range(3) if flips[a])
@@ -222,7 +223,7 @@ def render_phantom(seed: int, *, size_xyz: tuple[int, int, int] | None = None,
         flips = (False, False, False)
     geometry = Geometry(size=size, spacing_mm=spacing, origin_mm=tuple(placement.origin_mm))  # type: ignore[arg-type]
     tissue_counts = np.bincount(tissue.ravel(), minlength=256)
-    (ct, labels, tissue), geometry = _flip([ct, labels, tissue], geometry, flips)  # type: ignore[assignment]
+    (ct, labels, tissue), geometry = flip_storage([ct, labels, tissue], geometry, flips)  # type: ignore[assignment]
     info = _describe(seed, anatomy, contrast, placement, flips, tissue_counts, geometry)
     source = f"phantom(seed={seed})"
     elapsed = time.perf_counter() - started
@@ -290,7 +291,7 @@ def _describe(seed: int, anatomy: Anatomy, contrast: Contrast, placement: _Place
         "orientation": geometry.orientation,
         "oral_contrast": anatomy.oral_contrast,
         "tumours": tumours,
-        "tissue_hu": {t.name.lower(): round(float(contrast.hu_lookup[t]), 1) for t in Tissue},
+        "tissue_hu": {t.name.lower(): round(float(contrast.hu_lookup[t]), 1) for t in PHANTOM_TISSUES},
     }
 
 

@@ -61,11 +61,22 @@ class Tissue(IntEnum):
     ORAL_CONTRAST = 27
     TABLE = 28
     LUNG_VESSEL = 29
+    # Painted only by the synthesis on real organ masks (:mod:`livseg.phantoms.synthesis`).
+    PANCREAS = 30
+    ADRENAL = 31
+    CYST = 32  # simple liver cyst: labelled liver (see synthesis.CYST_LABEL)
+    METAL = 33
+    STONE = 34
+    BILE_DUCT = 35  # intrahepatic bile ducts: labelled liver
+    HEPATIC_ARTERY = 36  # intrahepatic arteries: labelled liver
+    RESECTION = 37  # post-resection defect (fluid) inside the liver mask: labelled liver
+    SOFT_TISSUE = 38  # any other named organ or non-liver lesion
 
 
 TUMOUR_FIRST = 40  # tumour i: core id TUMOUR_FIRST + 2 i, rim id TUMOUR_FIRST + 2 i + 1
 MAX_TUMOURS = 12
-LIVER_TISSUES = (Tissue.LIVER, Tissue.PORTAL_VEIN, Tissue.HEPATIC_VEIN)
+LIVER_TISSUES = (Tissue.LIVER, Tissue.PORTAL_VEIN, Tissue.HEPATIC_VEIN, Tissue.CYST, Tissue.BILE_DUCT,
+                 Tissue.HEPATIC_ARTERY, Tissue.RESECTION)
 BONE_TISSUES = (Tissue.CANCELLOUS_BONE, Tissue.CORTICAL_BONE)
 
 
@@ -116,6 +127,21 @@ _HU_TABLE: dict[Tissue, tuple[tuple[float, float, float], float]] = {
     Tissue.TABLE: ((150.0, 150.0, 150.0), 0.0),
     Tissue.LUNG_VESSEL: ((40.0, 200.0, 150.0), 10.0),
 }
+# Tissues that only the synthesis on real masks paints; drawn by :func:`with_extra_tissues`
+# (a separate stream, so the procedural phantoms' draws are unchanged).
+_EXTRA_HU_TABLE: dict[Tissue, tuple[tuple[float, float, float], float]] = {
+    Tissue.PANCREAS: ((40.0, 110.0, 95.0), 8.0),
+    Tissue.ADRENAL: ((30.0, 80.0, 70.0), 8.0),
+    Tissue.CYST: ((8.0, 8.0, 8.0), 5.0),
+    Tissue.METAL: ((3000.0, 3000.0, 3000.0), 0.0),
+    Tissue.STONE: ((350.0, 350.0, 350.0), 100.0),
+    Tissue.BILE_DUCT: ((12.0, 12.0, 12.0), 5.0),
+    Tissue.HEPATIC_ARTERY: ((45.0, 280.0, 165.0), 20.0),
+    Tissue.RESECTION: ((15.0, 15.0, 20.0), 8.0),
+    Tissue.SOFT_TISSUE: ((40.0, 70.0, 80.0), 8.0),
+}
+# The tissues a procedural phantom paints (every id but the mask synthesis's extras).
+PHANTOM_TISSUES = tuple(t for t in Tissue if t not in _EXTRA_HU_TABLE)
 _SPLEEN_MINUS_LIVER_HU = (-8.0, 12.0)
 _MYOCARDIUM_MINUS_LIVER_HU = (-15.0, 10.0)
 
@@ -163,9 +189,16 @@ class Contrast:
     tumours: tuple[TumourContrast, ...]
 
 
-def draw_contrast(rng: np.random.Generator, n_tumours: int) -> Contrast:
-    """Draw a phase, the noise level and every tissue's mean HU for one patient."""
-    phase = PHASES[int(rng.choice(len(PHASES), p=PHASE_PROBABILITIES))]
+def draw_contrast(rng: np.random.Generator, n_tumours: int, phase: str | None = None) -> Contrast:
+    """Draw a phase, the noise level and every tissue's mean HU for one patient.
+
+    ``phase`` (one of :data:`PHASES`) replaces the drawn phase; the draw itself is still made,
+    so every other value comes from the same place in the stream.
+    """
+    drawn = PHASES[int(rng.choice(len(PHASES), p=PHASE_PROBABILITIES))]
+    if phase is not None and phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    phase = phase or drawn
     column = PHASES.index(phase)
     noise_sigma = float(rng.uniform(*NOISE_SIGMA_HU_RANGE))
     liver_hu = float(rng.uniform(*LIVER_HU_RANGE[phase]))
@@ -193,3 +226,27 @@ def draw_contrast(rng: np.random.Generator, n_tumours: int) -> Contrast:
         tumours.append(TumourContrast(kind=kind, core_hu=float(core), rim_hu=float(rim)))
     return Contrast(phase=phase, noise_sigma_hu=noise_sigma, liver_hu=liver_hu,
                     hu_lookup=lookup, tumours=tuple(tumours))
+
+
+def with_extra_tissues(contrast: Contrast, rng: np.random.Generator) -> Contrast:
+    """``contrast`` with the mean HU of the tissues only the mask synthesis paints (pancreas,
+    adrenal, cyst, metal, stones, bile ducts, intrahepatic arteries, resection defect, other
+    soft tissue), drawn from ``rng`` for ``contrast.phase``. Intrahepatic arteries follow the
+    same rule as the other liver vessels (brighter than enhanced liver, darker than plain liver).
+    """
+    column = PHASES.index(contrast.phase)
+    lookup = contrast.hu_lookup.copy()
+    for tissue, (means, jitter) in _EXTRA_HU_TABLE.items():
+        lookup[tissue] = means[column] + (rng.normal(0.0, jitter) if jitter > 0 else 0.0)
+    if contrast.phase == "non-contrast":
+        lookup[Tissue.HEPATIC_ARTERY] = min(lookup[Tissue.HEPATIC_ARTERY], contrast.liver_hu - 8.0)
+    else:
+        lookup[Tissue.HEPATIC_ARTERY] = max(lookup[Tissue.HEPATIC_ARTERY], contrast.liver_hu + 15.0)
+    return Contrast(phase=contrast.phase, noise_sigma_hu=contrast.noise_sigma_hu, liver_hu=contrast.liver_hu,
+                    hu_lookup=lookup, tumours=contrast.tumours)
+
+
+def tumour_kind_ranges(phase: str) -> dict[str, tuple[tuple[float, float], tuple[float, float] | None]]:
+    """Per tumour kind seen in ``phase``: (core HU minus liver range, rim HU minus liver range or
+    None), the same table :func:`draw_contrast` draws from."""
+    return {kind: (core, rim) for kind, _, core, rim in _TUMOUR_KINDS[phase]}
