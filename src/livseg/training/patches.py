@@ -103,15 +103,20 @@ def clamp_centre(centre_zyx: Sequence[int], patch_zyx: Sequence[int], shape_zyx:
     return tuple(out)  # type: ignore[return-value]
 
 
+# Ids of synthetic cases: procedural phantoms and CT synthesised on organ masks.
+SYNTHETIC_PREFIXES = ("phantom-", "synth-")
+
+
 def case_probabilities(case_ids: Sequence[str], phantom_share: float | None) -> np.ndarray | None:
-    """Per-case sampling probabilities giving phantoms (ids ``phantom-*``) ``phantom_share`` of
+    """Per-case sampling probabilities giving synthetic cases (ids ``phantom-*`` and ``synth-*``)
+    ``phantom_share`` of
     the patches and the other (real) cases the rest, uniformly within each group.
 
     None (uniform over all cases) when ``phantom_share`` is None or one group is empty.
     """
     if phantom_share is None:
         return None
-    phantom = np.array([c.startswith("phantom-") for c in case_ids], dtype=bool)
+    phantom = np.array([c.startswith(SYNTHETIC_PREFIXES) for c in case_ids], dtype=bool)
     if phantom.all() or not phantom.any():
         return None
     probs = np.where(phantom, phantom_share / phantom.sum(), (1.0 - phantom_share) / (~phantom).sum())
