@@ -1,5 +1,7 @@
 """The cohort table of a predict run: one row per case from ``OUT/manifest.jsonl`` (the latest
-record of each case wins, so reruns and parallel parts fold into one table)."""
+record of each case wins, so reruns and parallel parts fold into one table). ``qc`` is the
+automatic quality flag (ok or review, :mod:`livseg.inference.quality`): sort by ``qc_score``
+to look at the likeliest bad masks first."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from livseg.batch.manifest import MANIFEST_NAME, read_records
 from livseg.errors import InputNotFoundError
 
 #: Columns of ``cohort.csv``, in order.
-COHORT_COLUMNS = ("case_id", "status", "liver_ml", "tumour_ml", "tumour_count", "tumour_burden_pct",
-                  "liver_hu_mean", "seconds", "model", "model_sha256", "output", "error", "time")
+COHORT_COLUMNS = ("case_id", "status", "qc", "qc_score", "qc_reasons", "liver_ml", "tumour_ml", "tumour_count",
+                  "tumour_burden_pct", "liver_hu_mean", "seconds", "model", "model_sha256", "output", "error",
+                  "time")
 
 
 def cohort_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -35,8 +38,10 @@ def cohort_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
         stats = record.get("statistics") or {}
         volumes = record.get("volumes_ml") or {}
         seconds = record.get("seconds") or {}
+        qc = record.get("qc") or {}
         rows.append({
-            "case_id": case_id, "status": record.get("status"), "liver_ml": volumes.get("liver"),
+            "case_id": case_id, "status": record.get("status"), "qc": qc.get("qc"), "qc_score": qc.get("score"),
+            "qc_reasons": "; ".join(qc.get("reasons") or []) or None, "liver_ml": volumes.get("liver"),
             "tumour_ml": volumes.get("tumour"), "tumour_count": stats.get("tumour_count"),
             "tumour_burden_pct": stats.get("tumour_burden_pct"),
             "liver_hu_mean": (stats.get("liver_hu") or {}).get("mean"),

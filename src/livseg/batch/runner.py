@@ -14,6 +14,7 @@ traced as nnU-Net's plans beside its predictions allow::
                  "probabilities": {"liver": "/abs/out/case1_prob_liver.nii.gz"}},
      "structures": ["liver"],                      # ["liver", "tumour"] when a tumour model ran
      "volumes_ml": {"liver": 1510.2, "tumour": null},   # null: not assessed
+     "qc": {"qc": "ok", "score": 0.45, "reasons": [], "signals": {...}},  # livseg.inference.quality
      "model": {"name", "task", "file", "sha256", "settings"}, "tumour_model": null or the same,
      "crf": true, "device": "cpu", "amp": true, "settings_file": null,
      "command": "livseg predict ...", "versions": {"python": ..., "livseg": ..., ...},
@@ -147,7 +148,7 @@ def command_line() -> str:
 def write_provenance(segmenter: Segmenter, case: InputCase, plan: OutputPlan, labels_path: Path,
                      probability_paths: dict[str, Path], volumes_ml: dict[str, float | None], *,
                      series_uid: str | None = None, spacing_mm: Sequence[float] | None = None,
-                     command: str | None = None) -> Path:
+                     command: str | None = None, qc: dict[str, Any] | None = None) -> Path:
     """Write the provenance sidecar of one case's outputs (module docstring), atomically."""
     facts = segmenter.provenance()
     document = {
@@ -162,6 +163,7 @@ def write_provenance(segmenter: Segmenter, case: InputCase, plan: OutputPlan, la
                     "probabilities": {name: str(path.resolve()) for name, path in probability_paths.items()}},
         "structures": facts["structures"],
         "volumes_ml": volumes_ml,
+        "qc": qc,
         **{key: value for key, value in facts.items() if key != "structures"},
         "command": command if command is not None else command_line(),
         "versions": versions(),
@@ -229,9 +231,10 @@ def predict_case(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *, sav
         write_provenance(segmenter, case, plan, out, probability_paths,
                          {"liver": liver_ml, "tumour": tumour_ml if "tumour" in structures else None},
                          series_uid=volume.meta.get("series_uid") or series_uid, spacing_mm=spacing_mm,
-                         command=command)
+                         command=command, qc=prediction.quality)
     return CaseResult(case.case_id, True, seconds=dict(timer.seconds), liver_ml=liver_ml,
-                      tumour_ml=tumour_ml if "tumour" in structures else None, output=out, statistics=facts)
+                      tumour_ml=tumour_ml if "tumour" in structures else None, output=out, statistics=facts,
+                      qc=prediction.quality)
 
 
 def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
@@ -285,7 +288,7 @@ def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
             return None
     volumes = facts.get("volumes_ml") or {}
     return CaseResult(case.case_id, True, liver_ml=volumes.get("liver"), tumour_ml=volumes.get("tumour"),
-                      output=out, skipped=True, statistics=stats)
+                      output=out, skipped=True, statistics=stats, qc=facts.get("qc"))
 
 
 def manifest_record(segmenter: Segmenter, case: InputCase, result: CaseResult) -> dict[str, Any]:

@@ -166,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
         result = results[0]
         tumour = "not assessed" if result.tumour_ml is None else f"{result.tumour_ml:.1f} mL"
         verb = "kept (complete, same model and settings; --overwrite redoes it)" if result.skipped else "wrote"
-        print(f"{result.case_id}: {verb} {result.output} (liver {result.liver_ml:.1f} mL, tumour {tumour})")
+        qc = "" if result.qc is None else f", qc {result.qc['qc']}" + (
+            f": {', '.join(result.qc['reasons'])}" if result.qc["reasons"] else "")
+        print(f"{result.case_id}: {verb} {result.output} (liver {result.liver_ml:.1f} mL, tumour {tumour}{qc})")
     if args.timing:
         from livseg.inference import peak_memory_mb
 
@@ -216,12 +218,13 @@ def _table(results: list) -> str:
     from livseg.inference.timing import STAGES
     from livseg.io.tables import format_table
 
-    header = ["case", "status", *STAGES, "total_s", "liver_ml", "tumour_ml"]
+    header = ["case", "status", *STAGES, "total_s", "liver_ml", "tumour_ml", "qc"]
     rows = []
     for r in results:
         stages = [f"{r.seconds[s]:.2f}" if s in r.seconds else "-" for s in STAGES]
         total = f"{sum(r.seconds.values()):.2f}" if r.seconds else "-"
         rows.append(dict(zip(header, [r.case_id, r.status, *stages, total,
                                       "-" if r.liver_ml is None else f"{r.liver_ml:.1f}",
-                                      ("-" if not r.ok else "n/a") if r.tumour_ml is None else f"{r.tumour_ml:.1f}"])))
+                                      ("-" if not r.ok else "n/a") if r.tumour_ml is None else f"{r.tumour_ml:.1f}",
+                                      "-" if r.qc is None else r.qc["qc"]])))
     return format_table(rows, header, left=2)

@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     rows = cohort_rows(args.folder)
     target = args.csv or args.folder / "cohort.csv"
     write_csv(rows, target, columns=COHORT_COLUMNS)
-    shown = ("case_id", "status", "liver_ml", "tumour_ml", "tumour_count", "seconds")
+    shown = ("case_id", "status", "qc", "qc_score", "liver_ml", "tumour_ml", "tumour_count", "seconds")
     print(format_table(rows, shown, digits=1, left=2))
     counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "skipped", "failed")}
-    print(f"{len(rows)} case(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; table: {target}")
+    review = sum(1 for r in rows if r["qc"] == "review")
+    print(f"{len(rows)} case(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+          + (f"; {review} flagged for review (qc)" if review else "") + f"; table: {target}")
     return 1 if counts["failed"] else 0

@@ -58,12 +58,15 @@ class Prediction:
             interest as array index boxes ((z, y, x) start, stop) on the working grid (the
             input's storage reoriented as the model's preprocessing says), None when the
             network found nothing.
+        quality: the liver mask's automatic quality check (:func:`livseg.inference.quality.assess`:
+            "qc" ok or review, "score", "reasons", "signals").
     """
 
     labels: Volume
     probabilities: dict[str, Volume] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,6 +78,8 @@ class _StageResult:
     prepared: Geometry
     record: PreprocessRecord
     roi: tuple[tuple[int, int, int], tuple[int, int, int]] | None
+    branch_disagreement: float | None = None
+    crf_changed: int | None = None    # voxels whose label the CRF changed (None: no CRF ran)
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -266,13 +271,16 @@ class Segmenter:
             out = invert_reorient(cleaned, turned)
             out = Volume(np.ascontiguousarray(out.array, dtype=np.uint8), volume.geometry, source=volume.source,
                          kind="label", spacing_known=volume.spacing_known)
+        with timer("post"):
+            quality = _quality(stage, cleaned.array, out)
         probability_volumes = None
         if probabilities:
             with timer("restore"):
                 probability_volumes = self._probability_volumes(stage, bundle, turned, volume)
                 if tumour_probability is not None:
                     probability_volumes["tumour"] = _on_input(tumour_probability, turned, volume)
-        return Prediction(labels=out, probabilities=probability_volumes, timings=dict(timer.seconds), info=info)
+        return Prediction(labels=out, probabilities=probability_volumes, timings=dict(timer.seconds), info=info,
+                          quality=quality)
 
     # ----------------------------------------------------------------------------------------
 
@@ -292,14 +300,20 @@ class Segmenter:
                 _keep_inside(region.unary, inside[region.box.slices])
         if region is None:
             logger.info("%s: model %s found nothing", ct.source, bundle.name)
-            return _StageResult(labels, probs, network.prepared, network.record, None)
+            return _StageResult(labels, probs, network.prepared, network.record, None, network.branch_disagreement)
         use_crf = self.crf and settings.crf.enabled
+        unrefined = None
+        if use_crf:
+            with timer("restore"):
+                unrefined = refine_region(region.unary, ct.array[region.box.slices], ct.geometry.spacing_mm,
+                                          bundle.class_labels, crf=None, mode=settings.crf.mode, device=self.device)
         with timer("crf" if use_crf else "restore"):
             labels[region.box.slices] = refine_region(
                 region.unary, ct.array[region.box.slices], ct.geometry.spacing_mm, bundle.class_labels,
                 crf=settings.crf.params if use_crf else None, mode=settings.crf.mode, device=self.device)
+        changed = None if unrefined is None else int(np.count_nonzero(unrefined != labels[region.box.slices]))
         return _StageResult(labels, probs, network.prepared, network.record,
-                            (region.box.start_zyx, region.box.stop_zyx))
+                            (region.box.start_zyx, region.box.stop_zyx), network.branch_disagreement, changed)
 
     def _tumour_cascade(self, ct: Volume, liver: np.ndarray, timer: StageTimer, probabilities: bool
                         ) -> tuple[np.ndarray, Volume | None, dict[str, Any]]:
@@ -342,6 +356,32 @@ class Segmenter:
             working = stage.record.invert(on_prepared, fill=0.0)  # kind "any": linear
             out[name] = _on_input(working, turned, volume)
         return out
+
+
+def _quality(stage: _StageResult, cleaned: np.ndarray, out: Volume) -> dict[str, Any]:
+    """The quality check of a liver stage (see :mod:`livseg.inference.quality`).
+
+    Args:
+        stage: the liver model's stage (labels before post-processing, on the working grid).
+        cleaned: the labels after post-processing on the working grid.
+        out: the final labels on the input's grid.
+    """
+    from livseg.inference import quality
+    from livseg.postprocessing import axial_axis
+
+    liver = out.array != 0
+    liver_voxels = int(np.count_nonzero(liver))
+    liver_ml = liver_voxels * out.geometry.voxel_volume_mm3 / 1000.0
+    working_liver = int(np.count_nonzero(cleaned))
+    signals = quality.QualitySignals(
+        branch_disagreement=stage.branch_disagreement,
+        crf_changed=None if stage.crf_changed is None or working_liver == 0 else stage.crf_changed / working_liver,
+        uncertain=quality.uncertain_fraction(1.0 - stage.probabilities[0].astype(np.float32)),
+        removed=quality.removed_fraction(stage.labels, cleaned),
+        volume_deviation=quality.volume_deviation(liver_ml),
+        fov_cut=quality.fov_cut_fraction(liver, axial_axis(out.geometry)),
+        liver_ml=liver_ml)
+    return quality.assess(signals)
 
 
 def _on_input(working: Volume, turned: ReorientRecord, volume: Volume) -> Volume:

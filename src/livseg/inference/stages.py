@@ -31,7 +31,7 @@ from livseg.inference.bundle import ModelBundle
 from livseg.preprocessing.prepare import prepare_for_inference
 from livseg.inference.restore import foreground_roi, probabilities_on
 from livseg.inference.timing import StageTimer
-from livseg.inference.windows import sliding_window_probabilities
+from livseg.inference.windows import BranchAgreement, sliding_window_probabilities
 from livseg.postprocessing import PostprocessConfig, keep_liver_components
 from livseg.preprocessing import CropRecord, PreprocessRecord, ReorientRecord, reorient
 from livseg.volume import Geometry, Volume
@@ -56,12 +56,16 @@ class NetworkStage:
         prepared: the prepared grid (Z, Y, X voxels; physical LPS mm).
         record: what preparation did; ``record.crop`` is the box of the working grid it was
             made from.
+        branch_disagreement: 1 - soft Dice of the main output's and the branches' foreground
+            over every window (:class:`~livseg.inference.windows.BranchAgreement`); None for a
+            network without branches.
     """
 
     probabilities: np.ndarray | None
     outputs: list[np.ndarray] | None
     prepared: Geometry
     record: PreprocessRecord
+    branch_disagreement: float | None = None
 
 
 def network_stage(bundle: ModelBundle, ct: Volume, *, device: torch.device, amp: bool,
@@ -85,18 +89,19 @@ def network_stage(bundle: ModelBundle, ct: Volume, *, device: torch.device, amp:
     with timer("preprocess"):
         prepared, record = prepare_for_inference(ct, config, roi=roi)
         pad_value = float(prepared.array.min())
+    agreement = BranchAgreement()
     with timer("network"):
         result = sliding_window_probabilities(
             bundle.network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
             weights=tuple(fusion_weights), device=device, pad_value=pad_value, sigma_scale=settings.sigma_scale,
             tta=settings.tta, tta_axes=bundle.tta_flip_axes, amp=amp, keep_outputs=keep_outputs,
             slab_voxels=settings.slab_voxels,
-            max_window_voxels=settings.max_window_voxels)
+            max_window_voxels=settings.max_window_voxels, agreement=agreement)
     if keep_outputs:
         assert isinstance(result, list)  # keep_outputs=True always returns the list
-        return NetworkStage(None, result, prepared.geometry, record)
+        return NetworkStage(None, result, prepared.geometry, record, agreement.disagreement)
     assert isinstance(result, np.ndarray)
-    return NetworkStage(result, None, prepared.geometry, record)
+    return NetworkStage(result, None, prepared.geometry, record, agreement.disagreement)
 
 
 @dataclass

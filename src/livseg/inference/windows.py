@@ -45,6 +45,37 @@ def amp_dtype_for(device: torch.device, enabled: bool = True) -> torch.dtype | N
     return autocast_dtype(device, "auto" if enabled else "off")
 
 
+class BranchAgreement:
+    """Sums over every window of how the network's main output and its deep-supervision
+    branches agree on the foreground (for :mod:`livseg.inference.quality`).
+
+    With p the main output's foreground probability (1 - background) and q the mean of the
+    branches' at each voxel of each window, it keeps sum(p q), sum(p) and sum(q); the soft
+    Dice 2 sum(p q) / (sum(p) + sum(q)) is 1 when they agree everywhere. Every second voxel
+    along each axis is counted (an eighth of the work; the sums are ratios of smooth maps).
+    """
+
+    def __init__(self) -> None:
+        self.product = 0.0
+        self.main = 0.0
+        self.branches = 0.0
+
+    def add(self, main: torch.Tensor, branches: Sequence[torch.Tensor]) -> None:
+        """One window: softmax probabilities (N, C, d, h, w) of the main output and each branch."""
+        every = (slice(None), 0, slice(None, None, 2), slice(None, None, 2), slice(None, None, 2))
+        p = 1.0 - main[every]
+        q = sum(1.0 - b[every] for b in branches) / len(branches)
+        self.product += float((p * q).sum())
+        self.main += float(p.sum())
+        self.branches += float(q.sum())
+
+    @property
+    def disagreement(self) -> float | None:
+        """1 - soft Dice of main and branches (0: full agreement); None before any foreground."""
+        total = self.main + self.branches
+        return None if total <= 0 else 1.0 - 2.0 * self.product / total
+
+
 class WindowPredictor:
     """Maps a window (N, C_in, d, h, w) to class probabilities for MONAI's inferer.
 
@@ -58,16 +89,19 @@ class WindowPredictor:
         amp_dtype: autocast dtype on CUDA (None: float32).
         keep_outputs: return the tuple (main, branch 1, ...) of probabilities, each blended
             by MONAI separately, instead of the fused probabilities.
+        agreement: receives each window's main and branch probabilities (every output is then
+            computed, whatever its weight).
 
     Returns (when called): float32 (N, C, d, h, w) fused probabilities, or a tuple of them.
     """
 
     def __init__(self, network: torch.nn.Module, weights: Sequence[float], *, tta: bool = False,
                  tta_axes: Sequence[int] = (0, 1, 2), amp_dtype: torch.dtype | None = None,
-                 keep_outputs: bool = False) -> None:
+                 keep_outputs: bool = False, agreement: BranchAgreement | None = None) -> None:
         self.network = network
         self.weights = tuple(float(w) for w in weights)
         self.keep_outputs = keep_outputs
+        self.agreement = agreement if len(self.weights) > 1 else None
         self.flips: list[tuple[int, ...]] = [()]
         if tta:
             dims = tuple(2 + int(axis) for axis in sorted(set(tta_axes)))
@@ -97,7 +131,7 @@ class WindowPredictor:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         self.calls += 1
-        needed = [self.keep_outputs or w > 0 for w in self.weights]
+        needed = [self.keep_outputs or self.agreement is not None or w > 0 for w in self.weights]
         sums: list[torch.Tensor | None] = [None] * len(self.weights)
         for dims in self.flips:
             outputs = self._outputs(torch.flip(x, dims) if dims else x)
@@ -110,6 +144,10 @@ class WindowPredictor:
                 sums[index] = prob if sums[index] is None else sums[index].add_(prob)
         if len(self.flips) > 1:
             sums = [None if s is None else s.div_(len(self.flips)) for s in sums]
+        if self.agreement is not None:
+            main, *branches = sums
+            assert main is not None and all(b is not None for b in branches)  # every output is needed
+            self.agreement.add(main, [b for b in branches if b is not None])
         if self.keep_outputs:
             return tuple(s for s in sums if s is not None)
         return fuse_probabilities(sums, self.weights)
@@ -242,6 +280,7 @@ def sliding_window_probabilities(
     max_window_voxels: int | None = None,
     on_slab: Callable[[int, int], None] | None = None,
     store_dtype: type = STORE_DTYPE,
+    agreement: BranchAgreement | None = None,
 ) -> np.ndarray | list[np.ndarray]:
     """Gaussian-blended sliding-window probabilities of a whole prepared volume.
 
@@ -266,6 +305,8 @@ def sliding_window_probabilities(
         slab_voxels: most voxels stitched at once (None: the whole volume in one go).
         on_slab: called with (slab index, number of slabs) after each slab.
         store_dtype: dtype of the stitched result (float16 by default; float32 doubles it).
+        agreement: receives the main output's and the branches' probabilities of each window
+            (:class:`BranchAgreement`; a window the slabs share counts once per slab).
 
     Returns:
         ``store_dtype`` array (C, Z, Y, X) of fused probabilities, or a list of such arrays (one
@@ -285,7 +326,7 @@ def sliding_window_probabilities(
     slabs = plan_slabs(depth, roi[0], overlap, max_rows)
     predictor = WindowPredictor(network, weights, tta=tta, tta_axes=tta_axes,
                                 amp_dtype=amp_dtype_for(device, amp),
-                                keep_outputs=keep_outputs)
+                                keep_outputs=keep_outputs, agreement=agreement)
     outputs: list[np.ndarray] | None = None
     for index, slab in enumerate(slabs):
         x = torch.from_numpy(np.ascontiguousarray(image[slab.start:slab.stop]))[None, None]
