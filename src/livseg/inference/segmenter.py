@@ -29,6 +29,8 @@ from livseg.errors import ConfigError
 from livseg.models.devices import resolve_device
 from livseg.inference.bundle import ModelBundle, load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
+from livseg.inference.quality import (QualitySignals, assess, fov_cut_fraction, removed_fraction,
+                                      uncertain_fraction, volume_deviation)
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
 from livseg.inference.settings import settings_to_mapping
 from livseg.inference.stages import crf_region, network_stage, refine_region, to_model_orientation
@@ -366,22 +368,21 @@ def _quality(stage: _StageResult, cleaned: np.ndarray, out: Volume) -> dict[str,
         cleaned: the labels after post-processing on the working grid.
         out: the final labels on the input's grid.
     """
-    from livseg.inference import quality
     from livseg.postprocessing import axial_axis
 
     liver = out.array != 0
     liver_voxels = int(np.count_nonzero(liver))
     liver_ml = liver_voxels * out.geometry.voxel_volume_mm3 / 1000.0
     working_liver = int(np.count_nonzero(cleaned))
-    signals = quality.QualitySignals(
+    signals = QualitySignals(
         branch_disagreement=stage.branch_disagreement,
         crf_changed=None if stage.crf_changed is None or working_liver == 0 else stage.crf_changed / working_liver,
-        uncertain=quality.uncertain_fraction(1.0 - stage.probabilities[0].astype(np.float32)),
-        removed=quality.removed_fraction(stage.labels, cleaned),
-        volume_deviation=quality.volume_deviation(liver_ml),
-        fov_cut=quality.fov_cut_fraction(liver, axial_axis(out.geometry)),
+        uncertain=uncertain_fraction(1.0 - stage.probabilities[0].astype(np.float32)),
+        removed=removed_fraction(stage.labels, cleaned),
+        volume_deviation=volume_deviation(liver_ml),
+        fov_cut=fov_cut_fraction(liver, axial_axis(out.geometry)),
         liver_ml=liver_ml)
-    return quality.assess(signals)
+    return assess(signals)
 
 
 def _on_input(working: Volume, turned: ReorientRecord, volume: Volume) -> Volume:
