@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
-
-from inference_helpers import threshold_bundle  # noqa: E402
-from livseg.inference import CrfSettings, save_bundle  # noqa: E402
-from livseg.io import write_volume  # noqa: E402
-from livseg.phantoms import generate_phantom  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    bundle = threshold_bundle(spacing_mm=(1.5, 1.5, 2.0), settings={"crf": CrfSettings(margin_mm=5.0)})
-    return save_bundle(bundle, tmp_path_factory.mktemp("model") / "threshold.pt")
+from livseg.io import write_volume
+from livseg.phantoms import generate_phantom
 
 
 def test_qc_in_the_sidecar_manifest_and_cohort_table(run_cli, model, tmp_path):

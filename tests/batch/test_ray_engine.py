@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,18 +19,14 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[dev]' installs it)")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))  # HELPERS
-
-from inference_helpers import threshold_bundle  # noqa: E402
 from livseg.batch import expand_inputs, plan_outputs  # noqa: E402
 from livseg.batch.ray_engine import run_ray  # noqa: E402
 from livseg.batch.runner import CaseOptions  # noqa: E402
 from livseg.batch.spec import SegmenterSpec  # noqa: E402
-from livseg.inference import CrfSettings, save_bundle  # noqa: E402
 from livseg.io import read_volume, write_volume  # noqa: E402
 from livseg.phantoms import generate_phantom  # noqa: E402
 
-
+#: The test network's module (tests/batch/conftest.py puts it on the driver's path).
 HELPERS = Path(__file__).resolve().parents[1] / "inference"
 
 
@@ -39,12 +34,6 @@ HELPERS = Path(__file__).resolve().parents[1] / "inference"
 def workers_find_the_test_network(monkeypatch):
     """Ray's worker processes import the test network's module as the driver does."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")])))
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    bundle = threshold_bundle(spacing_mm=(1.5, 1.5, 2.0), settings={"crf": CrfSettings(margin_mm=5.0)})
-    return save_bundle(bundle, tmp_path_factory.mktemp("model") / "threshold.pt")
 
 
 @pytest.fixture(scope="module")
