@@ -65,13 +65,6 @@ def full_box(geometry: Geometry) -> CropRecord:
     return CropRecord(original=geometry, start_zyx=(0, 0, 0), stop_zyx=geometry.shape_zyx)
 
 
-def _box_of(mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    coords = np.nonzero(mask)
-    start = tuple(int(c.min()) for c in coords)
-    stop = tuple(int(c.max()) + 1 for c in coords)
-    return start, stop  # type: ignore[return-value]
-
-
 def body_crop(volume: Volume, threshold_hu: float = -500.0) -> CropRecord:
     """Bounding box of the largest connected component of voxels above ``threshold_hu``.
 
@@ -82,18 +75,44 @@ def body_crop(volume: Volume, threshold_hu: float = -500.0) -> CropRecord:
     Returns:
         CropRecord on ``volume.geometry``; the whole grid (with a warning) when no voxel is
         above the threshold.
+
+    The components are labelled inside the box of all voxels above the threshold (the air
+    around the body is never scanned) and boxes come from the masks' projections, not from
+    index arrays; raster order survives the cut, so the labels, the sizes and the choice
+    between equal components are those of labelling the whole grid.
     """
     mask = np.asarray(volume.array) > threshold_hu
-    if not mask.any():
+    outer = _projection_box(mask)
+    if outer is None:
         logger.warning("%s: no voxel above %g HU; not cropping to the body", volume.source, threshold_hu)
         return full_box(volume.geometry)
-    components, count = ndimage.label(mask)
+    offset, stop = outer
+    inside = mask[tuple(slice(a, b) for a, b in zip(offset, stop))]
+    components, count = ndimage.label(inside)
     if count > 1:
-        sizes = np.bincount(components.ravel())
+        sizes = np.bincount(components.ravel(), minlength=count + 1)
         sizes[0] = 0
-        mask = components == int(np.argmax(sizes))
-    start, stop = _box_of(mask)
-    return CropRecord(original=volume.geometry, start_zyx=start, stop_zyx=stop)
+        box = _projection_box(components == int(np.argmax(sizes)))
+        assert box is not None  # the largest component has voxels
+        start = tuple(a + b for a, b in zip(offset, box[0]))
+        stop = tuple(a + b for a, b in zip(offset, box[1]))
+    else:
+        start = offset
+    return CropRecord(original=volume.geometry, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
+
+
+def _projection_box(mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
+    """(start, stop) of the box of ``mask``'s True voxels from its projections on each axis
+    (three ``any`` reductions instead of the index arrays of ``np.nonzero``); None when empty."""
+    start, stop = [], []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        if hit.size == 0:
+            return None
+        start.append(int(hit[0]))
+        stop.append(int(hit[-1]) + 1)
+    return tuple(start), tuple(stop)  # type: ignore[return-value]
 
 
 def subsampled_body_crop(ct: Volume, threshold_hu: float, stride: int) -> CropRecord:
@@ -120,10 +139,11 @@ def label_crop(label: Volume, margin_mm: float = 10.0, labels: Sequence[int] | N
     """
     array = np.asarray(label.array)
     mask = array != 0 if labels is None else np.isin(array, list(labels))
-    if not mask.any():
+    box = _projection_box(mask)
+    if box is None:
         raise InvalidImageError(label.source, expected="some labelled voxels to crop around",
                                 found="an empty label", fix="use crop 'body' or 'none' for this case")
-    start, stop = _box_of(mask)
+    start, stop = box
     margin_zyx = [int(np.ceil(margin_mm / s)) for s in label.geometry.spacing_mm[::-1]]
     shape = label.geometry.shape_zyx
     start = tuple(max(0, a - m) for a, m in zip(start, margin_zyx))
