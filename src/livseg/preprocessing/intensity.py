@@ -34,13 +34,14 @@ def clip_and_normalise(
     if not low < high:
         raise ConfigError("hu_window", expected="(low, high) with low < high in HU",
                           found=f"({low:g}, {high:g})")
-    data = np.asarray(volume.array, dtype=np.float32)
-    if not np.all(np.isfinite(data)):
+    source = np.asarray(volume.array)
+    data = source.astype(np.float32)  # a copy, worked on in place below (same arithmetic, no temporaries)
+    if source.dtype.kind not in "iub" and not np.all(np.isfinite(data)):  # integers are always finite
         raise InvalidImageError(volume.source, expected="finite CT values (HU)",
                                 found="NaN or infinite voxels", fix="check the file's conversion")
-    clipped = np.clip(data, low, high)
+    clipped = np.clip(data, low, high, out=data)
     if normalisation == "unit":
-        out = (clipped - low) / (high - low)
+        out = np.divide(np.subtract(clipped, low, out=clipped), high - low, out=clipped)
     elif normalisation == "symmetric":
         out = (clipped - low) / (high - low) * 2.0 - 1.0
     elif normalisation == "zscore":
