@@ -10,7 +10,7 @@ Cases:
   anatomy continues), predicted in-process, to show the memory bound of a very long scan.
 
 Each of ``chaos`` and ``phantom300`` runs as ``python -m livseg predict FILE -o OUT --model
-MODEL --no-tumour --timing`` (``--tumour`` with ``--tumour``) in a fresh process, so the stage
+MODEL --no-tumour --timing --overwrite`` (``--tumour`` with ``--tumour``) in a fresh process, so the stage
 times (read, preprocess, network, restore, crf, [tumour,] post, write) and the peak memory
 (ru_maxrss / VmHWM) are those of the real command. The written mask is then scored against the
 case's reference label (``livseg.metrics.evaluate_case``: liver Dice, and tumour Dice with
@@ -30,12 +30,29 @@ Peer, same process and inputs: MONAI's DynUNet (3D U-Net of nnU-Net's kind, filt
 bundle's window, overlap and Gaussian blending (sigma scale) on the same prepared volume;
 network time only, against livseg's network (named by the bundle) on that volume, as a ratio.
 
-Run:  .venv/bin/python bench/predict.py                        (about 5 min on 2 busy cores)
+Second peer, whole command: nnU-Net v2's own ``nnUNetPredictor`` (``predict_from_files``) on the
+same CT file, with a randomly initialised network shaped like TotalSegmentator's 3 mm "fast" model
+(``bench/peers/nnunet_peer.py`` gives the plan and its sources), on the CPU with tile step 0.5 and
+mirroring off as TotalSegmentator's fast mode runs it. It runs in its own environment,
+``bench/.venv-nnunet`` (``bash bench/peers/setup_nnunet.sh``; nnunetv2 is no dependency of
+livseg), in a fresh process timed from the outside like ``livseg predict``; without that
+environment the peer is skipped with a note. Cases whose 118-class probability maps would not fit
+in memory (the 512x512x300 phantom: about 37 GB) are skipped too.
+
+FLOPs: each network's forward is counted with ``torch.utils.flop_counter.FlopCounterMode`` on a
+meta-device copy at the window size it runs (every output head, the deep-supervision branches
+included), times the number of windows its sliding window makes on that volume (livseg's from its
+own window grid); printed beside the network time as GFLOP/s and as a share of the CPU's fp32 peak
+(``CPU_PEAK_GFLOPS``, ``--peak-gflops``). Each ``livseg predict`` is also timed from the outside,
+process start to mask written (``process_s``), beside its own stage table.
+
+Run:  .venv/bin/python bench/predict.py                        (about 10 min on 2 busy cores; the nnU-Net peer about 4.5 of them)
       .venv/bin/python bench/predict.py --cases chaos --no-peer   (quick look)
       .venv/bin/python bench/predict.py --cases chaos --no-peer --tall   (+ the 512x512x800 memory check)
       .venv/bin/python bench/predict.py --tumour                  (with the tumour cascade)
       .venv/bin/python bench/predict.py --model random-dsn3d     (the old random DSN, CRF estimated)
       .venv/bin/python bench/predict.py --device cuda             (where a GPU is available)
+      .venv/bin/python bench/predict.py --cases chaos --no-nnunet   (without the nnU-Net v2 peer)
 """
 
 from __future__ import annotations
@@ -57,6 +74,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+# FP32 peak of the 2-core development machine (AMD EPYC Zen 3 vCPUs, AVX2 + FMA): 2 cores x 32 FLOP
+# per cycle (two 8-lane FMA units) x 2.45 GHz; ../shared/PERF-NOTES.md, "The limit". Another CPU
+# has another peak: --peak-gflops.
+CPU_PEAK_GFLOPS = 157.0
+# The nnU-Net v2 peer's environment (bench/peers/setup_nnunet.sh); LIVSEG_NNUNET_PYTHON overrides.
+NNUNET_PYTHON = REPO / "bench" / ".venv-nnunet" / "bin" / "python"
+NNUNET_PEER = REPO / "bench" / "peers" / "nnunet_peer.py"
 RANDOM_MODEL = "random-dsn3d"
 # The random-dsn3d bundle's settings (the bench's model before a trained one was packaged).
 RANDOM_WINDOW_XYZ = (160, 160, 72)
@@ -188,7 +212,8 @@ def crf_on_reference_roi(image_path: Path, label_path: Path, bundle, device: str
 def run_predict(image: Path, model: str, out: Path, device: str, tumour: bool) -> dict:
     """``python -m livseg predict IMAGE -o OUT --model MODEL --[no-]tumour --timing`` in a fresh process, parsed."""
     command = [sys.executable, "-m", "livseg", "predict", str(image), "-o", str(out), "--model", model,
-               "--device", device, "--tumour" if tumour else "--no-tumour", "--timing"]
+               "--device", device, "--tumour" if tumour else "--no-tumour", "--timing",
+               "--overwrite"]  # else a mask left by an earlier run is kept and nothing is timed
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
     wall = time.perf_counter() - started
@@ -198,9 +223,114 @@ def run_predict(image: Path, model: str, out: Path, device: str, tumour: bool) -
     first = next(i for i, line in enumerate(lines) if line.split()[:2] == ["case", "status"])
     header, values = lines[first].split(), lines[first + 1].split()
     row = dict(zip(header, values))
+    if row.get("status") != "ok":
+        raise SystemExit(f"livseg predict reported status {row.get('status')!r}: {lines[first + 1]}")
     memory = next(line for line in lines if line.startswith("peak memory: ")).removeprefix("peak memory: ")
-    return {"stages": {k: float(v) for k, v in row.items() if k not in ("case", "status") and v not in ("-", "n/a")},
-            "memory": memory, "process_wall_s": wall, "command": " ".join(["livseg", *command[3:]])}
+    stages, labels = {}, {}
+    for key, value in row.items():
+        if key in ("case", "status") or value in ("-", "n/a"):
+            continue
+        try:
+            stages[key] = float(value)
+        except ValueError:  # a word column (the quality flag: ok / review)
+            labels[key] = value
+    return {"stages": stages, "labels": labels, "memory": memory, "process_wall_s": wall,
+            "command": " ".join(["livseg", *command[3:]])}
+
+
+def forward_flops(network: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward (``torch.utils.flop_counter.FlopCounterMode``: convolutions, transposed
+    convolutions and matrix products, every output head included), counted on a copy of the
+    network on the meta device, so nothing is computed."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(network).to("meta").eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        meta(torch.empty(input_shape, device="meta"))
+    return int(counter.get_total_flops())
+
+
+def livseg_windows(shape_zyx: tuple[int, ...], settings, max_window_voxels: int | None) -> tuple[tuple[int, ...], int]:
+    """The window and the number of network calls ``sliding_window_probabilities`` makes on a
+    prepared volume of ``shape_zyx`` (its own grid functions: grown window, z-slabs, starts)."""
+    from livseg.inference.windows import grow_window, plan_slabs, window_starts
+
+    depth, height, width = shape_zyx
+    overlap = settings.overlap
+    roi = grow_window(settings.window_zyx, shape_zyx, max_window_voxels, overlap)
+    if settings.slab_voxels is None:
+        max_rows = len(window_starts(depth, roi[0], overlap))
+    else:
+        step = max(1, int(roi[0] * (1 - overlap)))
+        max_rows = max(1, (int(settings.slab_voxels) // (height * width) - roi[0]) // step + 1)
+    per_plane = len(window_starts(height, roi[1], overlap)) * len(window_starts(width, roi[2], overlap))
+    calls = sum(len(window_starts(slab.stop - slab.start, roi[0], overlap)) * per_plane
+                for slab in plan_slabs(depth, roi[0], overlap, max_rows))
+    return tuple(int(r) for r in roi), calls
+
+
+def livseg_network_flops(bundle, shape_zyx: tuple[int, ...], max_window_voxels: int | None) -> dict:
+    """GFLOP of livseg's network stage on a prepared volume: network calls x one window's forward
+    (x the mirrorings with test-time augmentation)."""
+    roi, calls = livseg_windows(shape_zyx, bundle.settings, max_window_voxels)
+    if bundle.settings.tta:
+        calls *= 2 ** len(set(bundle.tta_flip_axes))
+    per_window = forward_flops(bundle.network, (1, 1, *roi))
+    return {"window_zyx": list(roi), "windows": calls, "window_gflop": per_window / 1e9,
+            "gflop": per_window * calls / 1e9}
+
+
+def prepared_shape(image_path: Path, bundle) -> tuple[int, ...]:
+    """The prepared grid's shape (z, y, x) livseg's network sees for this image."""
+    from livseg.io import read_volume
+    from livseg.preprocessing.prepare import prepare_for_inference
+
+    prepared, _ = prepare_for_inference(read_volume(image_path, kind="ct"), bundle.preprocessing)
+    return tuple(int(n) for n in prepared.array.shape)
+
+
+def rate(gflop: float, seconds: float, peak: float) -> str:
+    per_s = gflop / seconds if seconds > 0 else float("nan")
+    return f"{per_s:.1f} GFLOP/s = {100 * per_s / peak:.0f} % of peak"
+
+
+def nnunet_python() -> Path | None:
+    path = Path(os.environ.get("LIVSEG_NNUNET_PYTHON", NNUNET_PYTHON))
+    return path if path.exists() else None
+
+
+def make_nnunet_model(python: Path, work: Path) -> dict:
+    """The randomly initialised nnU-Net v2 results folder (TotalSegmentator fast-like plan), made once."""
+    folder = work / "nnunet-random-3mm"
+    info = folder / "model.json"
+    if info.exists():
+        model = json.loads(info.read_text())
+        if (Path(model["model_folder"]) / "fold_0" / "checkpoint_final.pth").exists():
+            return model
+    done = subprocess.run([str(python), str(NNUNET_PEER), "make", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"nnU-Net peer model failed: {done.stderr.strip()[-2000:]}")
+    model = json.loads(done.stdout.strip().splitlines()[-1])
+    info.write_text(json.dumps(model))
+    return model
+
+
+def run_nnunet(python: Path, model: dict, image: Path, out: Path) -> dict:
+    """nnU-Net's predictor in a fresh process (the peer venv), timed from the outside: process start
+    to mask written, like ``run_predict``."""
+    command = [str(python), str(NNUNET_PEER), "predict", model["model_folder"], str(image), str(out)]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"nnU-Net peer failed ({done.returncode}): {done.stderr.strip()[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_wall_s"] = wall
+    result["gflop"] = model["window_flops"] * result["windows"] / 1e9
+    return result
 
 
 def score(reference_path: Path, prediction_path: Path, tumour: bool) -> dict:
@@ -274,7 +404,15 @@ def network_peer(image_path: Path, model: BenchModel, device: str, repeats: int 
             times.append(time.perf_counter() - started)
         return min(times)
 
+    from livseg.inference.windows import window_starts
+
     grown = settings.max_window_voxels
+    # FLOPs: livseg's calls from its own window grid; MONAI pads an axis shorter than the window
+    # and steps by int(window * (1 - overlap)) as window_starts does.
+    flops_grown = livseg_network_flops(bundle, tuple(image.shape), grown)
+    flops_fixed = livseg_network_flops(bundle, tuple(image.shape), None)
+    peer_windows = int(np.prod([len(window_starts(max(s, r), r, overlap)) for s, r in zip(image.shape, peer_roi)]))
+    peer_gflop = forward_flops(peer, (1, 1, *peer_roi)) * peer_windows / 1e9
     if dev.type == "cuda":  # warm-up (cuDNN autotuning, allocations)
         ours(grown)
         theirs()
@@ -287,7 +425,11 @@ def network_peer(image_path: Path, model: BenchModel, device: str, repeats: int 
             "livseg_s": livseg_grown_s, "livseg_fixed_window_s": livseg_fixed_s,
             "monai_dynunet_s": monai_s, "ratio": monai_s / livseg_grown_s, "ratio_fixed_window": monai_s / livseg_fixed_s,
             "params": {model.network_name: sum(p.numel() for p in network.parameters()),
-                       "dynunet": sum(p.numel() for p in peer.parameters())}}
+                       "dynunet": sum(p.numel() for p in peer.parameters())},
+            "gflop": {"livseg": flops_grown["gflop"], "livseg_fixed_window": flops_fixed["gflop"],
+                      "dynunet": peer_gflop},
+            "windows": {"livseg": flops_grown["windows"], "livseg_fixed_window": flops_fixed["windows"],
+                        "dynunet": peer_windows, "dynunet_window_zyx": list(peer_roi)}}
 
 
 TALL_SCRIPT = r"""
@@ -319,6 +461,65 @@ def run_tall(chaos: Path, model: str, device: str, tumour: bool) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"tall run failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def memory_available_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def nnunet_peer_section(args, inputs: dict, devices: list[str], results: dict) -> None:
+    """nnU-Net v2's own predictor (random TotalSegmentator fast-like network), process start to mask
+    written, against the same run's ``livseg predict`` figures."""
+    python = nnunet_python()
+    if python is None:
+        print("\nnnU-Net v2 peer skipped: no bench/.venv-nnunet (set it up: bash bench/peers/setup_nnunet.sh)")
+        return
+    if "cpu" not in devices:
+        print("\nnnU-Net v2 peer skipped: it runs on the CPU only here")
+        return
+    model = make_nnunet_model(python, args.work)
+    results["nnunet_model"] = model
+    print(f"\nnnU-Net v2 predictor (nnunetv2, {python.parent.parent.name}), randomly initialised network shaped like "
+          f"TotalSegmentator's fast model: PlainConvUNet {model['n_stages']} stages "
+          f"{'-'.join(str(f) for f in model['features_per_stage'])}, {model['params'] / 1e6:.1f} M params, "
+          f"{model['num_classes']} outputs, {model['spacing'][0]:g} mm, patch {tuple(model['patch_size'])}, "
+          f"{model['window_flops'] / 1e9:.0f} GFLOP per window; tile step 0.5, Gaussian, no mirroring, CPU, "
+          f"1 preprocessing + 1 export worker; a fresh process each, timed from outside:")
+    import SimpleITK as sitk
+
+    available = memory_available_bytes()
+    for name, path in inputs.items():
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        # nnU-Net resamples all classes' probabilities (float32) back onto the input grid
+        needed = int(np.prod(reader.GetSize())) * model["num_classes"] * 4
+        if available is not None and needed > 0.8 * available:
+            print(f"{name:<11} cpu    skipped: resampling {model['num_classes']} probabilities onto the input grid "
+                  f"needs about {needed / 1e9:.0f} GB, {available / 1e9:.0f} GB available")
+            continue
+        peer = run_nnunet(python, model, path, args.work / f"nnunet-{name}")
+        results.setdefault("nnunet", {})[name] = peer
+        ours = results["cases"][f"{name}/cpu"]
+        network = ours["stages"].get("network", 0.0)
+        peak = max(peer["peak_mb"].values())
+        print(f"{name:<11} cpu    process start to mask written {peer['process_wall_s']:.1f} s against livseg's "
+              f"{ours['process_wall_s']:.1f} s (nnU-Net/livseg {peer['process_wall_s'] / ours['process_wall_s']:.1f}x); "
+              f"predict_from_files {peer['predict_from_files_s']:.1f} s against livseg's in-process "
+              f"{ours['stages']['total_s']:.1f} s ({peer['predict_from_files_s'] / ours['stages']['total_s']:.1f}x)")
+        print(f"{'':<18} import {peer['import_s']:.1f} s, initialise {peer['init_s']:.1f} s; in predict_from_files: "
+              f"until the network {peer['until_network_s']:.1f} s, network (sliding window) {peer['network_s']:.1f} s "
+              f"against livseg's {network:.2f} s ({peer['network_s'] / network:.1f}x), after it "
+              f"{peer['after_network_s']:.1f} s; {peer['windows']} window(s) x "
+              f"{model['window_flops'] / 1e9:.0f} = {peer['gflop']:.0f} GFLOP: "
+              f"{rate(peer['gflop'], peer['network_s'], args.peak_gflops)}; peak RSS {peak / 1024:.1f} GB "
+              f"(largest process), {peer['threads']} threads", flush=True)
 
 
 def header_lines(model: BenchModel, tumour: bool) -> list[str]:
@@ -360,6 +561,10 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", default=["chaos", "phantom300"], choices=["chaos", "phantom300"])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, and cuda too when available)")
     parser.add_argument("--no-peer", action="store_true", help="skip the MONAI DynUNet peer")
+    parser.add_argument("--no-nnunet", action="store_true",
+                        help="skip the nnU-Net v2 predictor peer (bench/.venv-nnunet, bench/peers/setup_nnunet.sh)")
+    parser.add_argument("--peak-gflops", type=float, default=CPU_PEAK_GFLOPS,
+                        help="fp32 peak the GFLOP/s are compared with (default: %(default)s, the 2-core machine)")
     parser.add_argument("--tall", action="store_true", help="also predict CHAOS stacked to 512x512x800 (memory)")
     parser.add_argument("--work", type=Path, default=REPO / "out" / "bench-predict")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -387,7 +592,8 @@ def main() -> int:
     stages = ("read", "preprocess", "network", "restore", "crf", *(("tumour",) if args.tumour else ()),
               "post", "write", "total_s")
     accuracy = "liver_dice" + ("  tumour_dice" if args.tumour else "")
-    print("\ncase        device  " + "  ".join(f"{s:>10}" for s in stages) + f"   liver_ml  {accuracy}  peak memory")
+    print("\ncase        device  " + "  ".join(f"{s:>10}" for s in stages)
+          + f"   process_s   liver_ml  {accuracy}  peak memory")
     for name, path in inputs.items():
         for device in devices:
             out = args.work / f"{name}-{device}-mask.nii.gz"
@@ -400,10 +606,23 @@ def main() -> int:
                 tumour_dice = result["accuracy"].get("tumour_dice")
                 no_tumour = f"none, {result['accuracy']['tumour_prediction_ml']:.1f} ml"
                 dice += f"  {tumour_dice:>11.3f}" if tumour_dice is not None else f"  {no_tumour:>11}"
-            print(f"{name:<11} {device:<6}  {cells}   {result['stages'].get('liver_ml', 0):>8.0f}  {dice}  "
-                  f"{result['memory']}", flush=True)
+            print(f"{name:<11} {device:<6}  {cells}   {result['process_wall_s']:>9.2f}   "
+                  f"{result['stages'].get('liver_ml', 0):>8.0f}  {dice}  {result['memory']}", flush=True)
     for command in sorted({r["command"] for r in results["cases"].values()}):
         print("command: " + command)
+    print("(total_s: the command's own stages; process_s: process start to mask written, timed from outside)")
+
+    print(f"\nnetwork stage FLOPs (FlopCounterMode, every output head; fp32 peak {args.peak_gflops:g} GFLOP/s):")
+    shapes = {name: prepared_shape(path, model.bundle) for name, path in inputs.items()}
+    for name in inputs:
+        flops = livseg_network_flops(model.bundle, shapes[name], model.bundle.settings.max_window_voxels)
+        results.setdefault("flops", {})[name] = {"prepared_zyx": list(shapes[name]), **flops}
+        for device in devices:
+            seconds = results["cases"][f"{name}/{device}"]["stages"].get("network", 0.0)
+            print(f"{name:<11} {device:<6} prepared {shapes[name]} (z, y, x): {flops['windows']} window(s) "
+                  f"{tuple(flops['window_zyx'])} x {flops['window_gflop']:.1f} GFLOP = {flops['gflop']:.1f} GFLOP "
+                  f"in {seconds:.2f} s: {rate(flops['gflop'], seconds, args.peak_gflops)}"
+                  + (" (peak of the CPU only)" if device != "cpu" else ""), flush=True)
 
     if model.random:
         print("\nrestore + CRF stages for a network that finds the reference liver (box + 10 mm, 3D CRF, "
@@ -433,6 +652,15 @@ def main() -> int:
                       f"on the same windows (DynUNet/livseg {peer['ratio_fixed_window']:.1f}x), "
                       f"{peer['livseg_s']:.1f} s with the window grown to {tuple(peer['grown_window_zyx'])} "
                       f"as livseg predict does ({peer['ratio']:.1f}x)", flush=True)
+                gflop, windows = peer["gflop"], peer["windows"]
+                print(f"{'':<18} GFLOP: DynUNet {windows['dynunet']} x {tuple(windows['dynunet_window_zyx'])} = "
+                      f"{gflop['dynunet']:.0f} ({rate(gflop['dynunet'], peer['monai_dynunet_s'], args.peak_gflops)}); "
+                      f"livseg same windows {windows['livseg_fixed_window']} = {gflop['livseg_fixed_window']:.0f} "
+                      f"({rate(gflop['livseg_fixed_window'], peer['livseg_fixed_window_s'], args.peak_gflops)}); "
+                      f"grown {windows['livseg']} = {gflop['livseg']:.0f} "
+                      f"({rate(gflop['livseg'], peer['livseg_s'], args.peak_gflops)})", flush=True)
+    if not args.no_nnunet:
+        nnunet_peer_section(args, inputs, devices, results)
     if args.tall and root is not None:
         for device in devices:
             tall = run_tall(root / "chaos-ct-1" / "image.nii.gz", model.argument, device, args.tumour)
