@@ -88,12 +88,11 @@ def network_stage(bundle: ModelBundle, ct: Volume, *, device: torch.device, amp:
     config = dataclasses.replace(bundle.preprocessing, orientation=None)
     with timer("preprocess"):
         prepared, record = prepare_for_inference(ct, config, roi=roi)
-        pad_value = float(prepared.array.min())
     agreement = BranchAgreement()
     with timer("network"):
         result = sliding_window_probabilities(
             bundle.network, prepared.array, window_zyx=settings.window_zyx, overlap=settings.overlap,
-            weights=tuple(fusion_weights), device=device, pad_value=pad_value, sigma_scale=settings.sigma_scale,
+            weights=tuple(fusion_weights), device=device, sigma_scale=settings.sigma_scale,
             tta=settings.tta, tta_axes=bundle.tta_flip_axes, amp=amp, keep_outputs=keep_outputs,
             slab_voxels=settings.slab_voxels,
             max_window_voxels=settings.max_window_voxels, agreement=agreement)

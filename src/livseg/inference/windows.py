@@ -1,15 +1,16 @@
 """Sliding-window inference over a prepared volume, stitched in z-slabs to bound memory.
 
-MONAI's ``sliding_window_inference`` does the windowing and the Gaussian blending. The network
-returns a :class:`~livseg.models.SegmentationOutput`; :class:`WindowPredictor` turns each
-window's outputs into softmax probabilities (mirroring test-time augmentation and mixed
-precision included) and either fuses them with eq. 4 right there or hands MONAI the tuple of
-per-output probabilities to blend each (the two agree: fusion and blending are both weighted
-sums).
+:func:`livseg.inference.blending.blend_windows` does the windowing and the Gaussian blending
+with MONAI's arithmetic (why it is not MONAI's own function: that module's docstring). The
+network returns a :class:`~livseg.models.SegmentationOutput`; :class:`WindowPredictor` turns
+each window's outputs into softmax probabilities (mirroring test-time augmentation and mixed
+precision included) and either fuses them with eq. 4 right there or hands the blending the
+tuple of per-output probabilities to blend each (the two agree: fusion and blending are both
+weighted sums).
 
-Memory: MONAI keeps float32 output and weight buffers the size of its input. A tall volume
-is therefore cut into z-slabs that hold whole rows of windows (:func:`plan_slabs`): every
-slab starts and ends on the window grid MONAI uses for the whole volume, and neighbouring
+Memory: the blending keeps float32 output and weight buffers the size of its input. A tall
+volume is therefore cut into z-slabs that hold whole rows of windows (:func:`plan_slabs`): every
+slab starts and ends on the window grid of the whole volume, and neighbouring
 slabs share enough windows that each voxel is kept from a slab that saw *every* window
 covering it. The stitched result is thus the whole-volume result (same windows, same
 weights, same order of summation), while the buffers never exceed one slab. The stitched
@@ -27,9 +28,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 
 from livseg.errors import ConfigError
+from livseg.inference.blending import blend_windows, window_starts
 from livseg.inference.fusion import fuse_probabilities
 from livseg.models.output import SegmentationOutput
 from livseg.models.precision import autocast_dtype
@@ -77,7 +78,7 @@ class BranchAgreement:
 
 
 class WindowPredictor:
-    """Maps a window (N, C_in, d, h, w) to class probabilities for MONAI's inferer.
+    """Maps a window (N, C_in, d, h, w) to class probabilities for the blending.
 
     Args:
         network: returns a SegmentationOutput (main, branches) of logits (N, C, d, h, w).
@@ -88,7 +89,7 @@ class WindowPredictor:
         tta_axes: the array axes (0 z, 1 y, 2 x) that ``tta`` may flip.
         amp_dtype: autocast dtype on CUDA (None: float32).
         keep_outputs: return the tuple (main, branch 1, ...) of probabilities, each blended
-            by MONAI separately, instead of the fused probabilities.
+            separately, instead of the fused probabilities.
         agreement: receives each window's main and branch probabilities (every output is then
             computed, whatever its weight).
 
@@ -156,28 +157,6 @@ class WindowPredictor:
 # --------------------------------------------------------------------------------------------
 # The window grid and the z-slabs
 # --------------------------------------------------------------------------------------------
-
-
-def window_starts(size: int, window: int, overlap: float) -> list[int]:
-    """Start indices of the windows along one axis, as MONAI's inferer places them.
-
-    The step is ``int(window * (1 - overlap))`` (at least 1; the whole axis when the window
-    equals it); windows advance by the step until one reaches the end, and the last one is
-    moved back to end exactly at ``size``. A window longer than the axis gives one start, 0.
-    """
-    if window >= size:
-        return [0]
-    step = max(1, int(window * (1 - overlap)))
-    starts = []
-    index = 0
-    while True:
-        start = index * step
-        if start + window >= size:
-            starts.append(size - window)
-            break
-        starts.append(start)
-        index += 1
-    return starts
 
 
 def grow_window(window_zyx: Sequence[int], shape_zyx: Sequence[int], max_voxels: int | None,
@@ -270,7 +249,6 @@ def sliding_window_probabilities(
     overlap: float,
     weights: Sequence[float],
     device: torch.device | str = "cpu",
-    pad_value: float = 0.0,
     sigma_scale: float = 0.125,
     tta: bool = False,
     tta_axes: Sequence[int] = (0, 1, 2),
@@ -294,7 +272,6 @@ def sliding_window_probabilities(
         overlap: fraction of a window shared with its neighbours, in [0, 1).
         weights: tau_d of eq. 4 (main output first).
         device: where the network runs; the stitched result stays on the CPU.
-        pad_value: intensity MONAI pads with (only used by windows larger than the volume).
         sigma_scale: Gaussian blending sigma as a fraction of the window.
         tta: mirroring test-time augmentation (every combination of flips of ``tta_axes``:
             8 per window for z, y and x).
@@ -331,17 +308,14 @@ def sliding_window_probabilities(
     for index, slab in enumerate(slabs):
         x = torch.from_numpy(np.ascontiguousarray(image[slab.start:slab.stop]))[None, None]
         with torch.inference_mode():
-            result = sliding_window_inference(
-                x, roi_size=roi, sw_batch_size=1, predictor=predictor, overlap=overlap, mode="gaussian",
-                sigma_scale=sigma_scale, padding_mode="constant", cval=float(pad_value), sw_device=device,
-                device=torch.device("cpu"))
-        parts = list(result) if isinstance(result, (tuple, list)) else [result]
+            parts = blend_windows(predictor, x, window_zyx=roi, overlap=overlap, sigma_scale=sigma_scale,
+                                  device=device)
         if outputs is None:
             outputs = [np.empty((int(p.shape[1]), depth, height, width), dtype=store_dtype) for p in parts]
         keep = slice(slab.keep_start - slab.start, slab.keep_stop - slab.start)
         for store, part in zip(outputs, parts):
             store[:, slab.keep_start:slab.keep_stop] = torch.as_tensor(part)[0, :, keep].numpy()
-        del result, parts
+        del parts
         if on_slab is not None:
             on_slab(index, len(slabs))
     logger.debug("sliding window: %d slabs, %d window calls, roi %s", len(slabs), predictor.calls, roi)
