@@ -62,8 +62,8 @@ class CaseWorker:
         spec: the run's model and options (portable: absolute paths).
         threads: PyTorch intra-op threads (the CPUs Ray gave the actor).
         cwd: the driver's working directory (entered when it exists here).
-        plugins: modules that registered networks in the driver (imported first, so that a
-            bundle of a user's own network loads here too).
+        plugins: the modules that registered the run's networks in the driver when they are not
+            livseg's own (imported first, so that a bundle of a user's own network loads here too).
     """
 
     def __init__(self, spec: SegmenterSpec, threads: int, cwd: str, plugins: Sequence[str] = ()) -> None:
@@ -219,7 +219,9 @@ def run_ray(spec: SegmenterSpec, cases: Sequence[InputCase], plan: OutputPlan, o
             num_cpus=cpus, num_gpus=gpus_per_worker, max_restarts=max_attempts, max_task_retries=0)
         from livseg.models.registry import plugin_modules
 
-        actors = [actor_class.remote(spec, int(cpus), os.getcwd(), plugin_modules()) for _ in range(count)]
+        networks = [b.config.model.name for b in (checker.bundle, checker.tumour_bundle)
+                    if b is not None and b.config is not None]
+        actors = [actor_class.remote(spec, int(cpus), os.getcwd(), plugin_modules(networks)) for _ in range(count)]
         try:
             described = ray.get([actor.describe.remote() for actor in actors])
         except ray.exceptions.RayError as exc:

@@ -10,7 +10,7 @@ network, so the networks can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
@@ -33,12 +33,12 @@ def register_model(name: str, *, description: str) -> Callable[[Callable[..., to
     return decorate
 
 
-def plugin_modules() -> list[str]:
-    """The modules outside livseg that registered networks in this process, sorted.
+def plugin_modules(names: Iterable[str]) -> list[str]:
+    """The modules outside livseg that registered the networks ``names`` in this process, sorted.
 
     Another process (a Ray worker) imports them to know the same networks: a bundle records
     its network by name, and a name registered by a user's module is only known where that
-    module was imported.
+    module was imported. Names not registered here, and livseg's own networks, give nothing.
     """
-    return sorted({entry.builder.__module__ for entry in MODELS.values()
-                   if entry.builder.__module__ != "livseg" and not entry.builder.__module__.startswith("livseg.")})
+    modules = {MODELS[name].builder.__module__ for name in names if name in MODELS}
+    return sorted(m for m in modules if m != "livseg" and not m.startswith("livseg."))
