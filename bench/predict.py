@@ -378,7 +378,7 @@ def network_peer(image_path: Path, model: BenchModel, device: str, repeats: int 
 
     def ours(max_window_voxels) -> None:
         sliding_window_probabilities(network, image, window_zyx=window_zyx, overlap=overlap, weights=weights,
-                                     device=dev, pad_value=pad_value, sigma_scale=settings.sigma_scale,
+                                     device=dev, sigma_scale=settings.sigma_scale,
                                      slab_voxels=settings.slab_voxels, max_window_voxels=max_window_voxels)
 
     torch.manual_seed(0)
