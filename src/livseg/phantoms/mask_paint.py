@@ -320,17 +320,16 @@ def _liver_region_rule(tissue: np.ndarray, region: np.ndarray) -> None:
     """Inside ``region`` only liver-labelled tissues or tumours; outside it none of them."""
     is_tumour = tissue >= tumour_core_id(0)
     liver_like = np.isin(tissue, np.asarray(LIVER_TISSUES, dtype=np.uint8))
-    inside_wrong = region & ~liver_like & ~is_tumour
-    if inside_wrong.any():
-        values = tissue[inside_wrong]
-        mapped = np.full(values.shape, Tissue.LIVER, dtype=np.uint8)
-        for source, target in _INSIDE_LIVER.items():
-            mapped[values == source] = target
-        tissue[inside_wrong] = mapped
-    outside_wrong = ~region & (liver_like | is_tumour)
-    if outside_wrong.any():
-        values = tissue[outside_wrong]
-        mapped = np.full(values.shape, Tissue.VISCERAL_FAT, dtype=np.uint8)
-        for source, target in _OUTSIDE_LIVER.items():
-            mapped[values == source] = target
-        tissue[outside_wrong] = mapped
+    _remap(tissue, region & ~liver_like & ~is_tumour, Tissue.LIVER, _INSIDE_LIVER)
+    _remap(tissue, ~region & (liver_like | is_tumour), Tissue.VISCERAL_FAT, _OUTSIDE_LIVER)
+
+
+def _remap(tissue: np.ndarray, where: np.ndarray, default: int, table: dict[int, int]) -> None:
+    """Tissue ids at ``where`` replaced in place: by ``table[id]``, else by ``default``."""
+    if not where.any():
+        return
+    values = tissue[where]
+    mapped = np.full(values.shape, default, dtype=np.uint8)
+    for source, target in table.items():
+        mapped[values == source] = target
+    tissue[where] = mapped
