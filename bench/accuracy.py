@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--coarse-to-fine", action="store_true",
+                        help="predict as livseg predict --coarse-to-fine does (liver box from a 2x coarser pass)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
 
@@ -96,7 +98,8 @@ def main() -> int:
         image = read_case_image(case)
         reference = read_case_label(case, image=image)
         for label, path in models:
-            segmenter = Segmenter.from_checkpoint(str(path), device=args.device, tumour=False, settings_file=tuned)
+            segmenter = Segmenter.from_checkpoint(str(path), device=args.device, tumour=False, settings_file=tuned,
+                                                  coarse_to_fine=args.coarse_to_fine)
             for crf in (False, True):
                 segmenter.crf = crf
                 row = evaluate(segmenter, image, reference, case)

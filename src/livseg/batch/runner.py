@@ -277,6 +277,8 @@ def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
             return None
     if any(facts.get(key) != now[key] for key in _SAME_RUN_KEYS):
         return None
+    if bool(facts.get("coarse_to_fine", False)) != now["coarse_to_fine"]:  # absent before 0.2: off
+        return None
     probabilities = (facts.get("outputs") or {}).get("probabilities") or {}
     if save_probabilities and not (probabilities and all(Path(p).is_file() for p in probabilities.values())):
         return None

@@ -31,6 +31,7 @@ class SegmenterSpec:
         settings_file: a ``livseg tune-crf`` settings YAML.
         tta: mirroring test-time augmentation (None: the bundle's setting).
         overlap: sliding-window overlap (None: the bundle's setting).
+        coarse_to_fine: the full-resolution network only in the liver box a coarse pass finds.
     """
 
     model: str = "default"
@@ -41,6 +42,7 @@ class SegmenterSpec:
     settings_file: str | None = None
     tta: bool | None = None
     overlap: float | None = None
+    coarse_to_fine: bool = False
 
     def build(self, device: str | None = None) -> "Segmenter":
         """The Segmenter (on ``device`` instead of the spec's when given)."""
@@ -48,7 +50,8 @@ class SegmenterSpec:
 
         return Segmenter.from_checkpoint(
             self.model, self.device if device is None else device, tumour_model=self.tumour_model,
-            tumour=self.tumour, crf=self.crf, settings_file=self.settings_file, tta=self.tta, overlap=self.overlap)
+            tumour=self.tumour, crf=self.crf, settings_file=self.settings_file, tta=self.tta, overlap=self.overlap,
+            coarse_to_fine=self.coarse_to_fine)
 
     def portable(self) -> "SegmenterSpec":
         """The same spec with every path absolute (packaged model names stay names).

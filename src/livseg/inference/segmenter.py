@@ -33,7 +33,8 @@ from livseg.inference.quality import (QualitySignals, assess, fov_cut_fraction, 
                                       uncertain_fraction, volume_deviation)
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
 from livseg.inference.settings import settings_to_mapping
-from livseg.inference.stages import crf_region, network_stage, refine_region, to_model_orientation
+from livseg.inference.stages import (COARSE_MARGIN_MM, COARSE_MIN_EXTENT_MM, coarse_liver, crf_region,
+                                     head_feet_extent_mm, network_stage, refine_region, to_model_orientation)
 from livseg.inference.timing import StageTimer
 from livseg.io.checksums import sha256_of_path
 from livseg.io.spacing import require_known_spacing
@@ -104,12 +105,16 @@ class Segmenter:
         overlap: sliding-window overlap (None: the bundle's setting).
         amp: mixed precision on CUDA.
         slab_voxels: memory bound of the sliding window (None: the bundle's setting).
+        coarse_to_fine: find the liver with the network on a 2x coarser grid first and run the
+            full-resolution network only in its box + 30 mm (scans at least 120 mm long; see
+            :func:`livseg.inference.stages.coarse_liver`); falls back to the whole body when
+            the coarse pass finds nothing.
     """
 
     def __init__(self, bundle: ModelBundle, *, tumour_bundle: ModelBundle | None = None,
                  device: str | torch.device = "auto", crf: bool = True, tumour: bool | None = None,
                  tta: bool | None = None, overlap: float | None = None, amp: bool = True,
-                 slab_voxels: int | None = None) -> None:
+                 slab_voxels: int | None = None, coarse_to_fine: bool = False) -> None:
         if bundle.task == "tumour":
             raise ConfigError(f"model {bundle.name}", expected="a liver model (task liver or liver_tumour)",
                               found="a tumour model", fix="give it as the tumour model (--tumour-model)")
@@ -144,6 +149,7 @@ class Segmenter:
                     fix="leave out --tta")
         self.crf = bool(crf)
         self.amp = bool(amp)
+        self.coarse_to_fine = bool(coarse_to_fine)
         self.settings_file: str | None = None  # a tune-crf settings file applied by from_checkpoint
         self._sha256: dict[str, str] = {}      # model file -> SHA-256, computed once (provenance)
         self.weights = resolve_fusion_weights(self.bundle.settings.fusion_weights, self.bundle.num_branches)
@@ -219,6 +225,7 @@ class Segmenter:
             "crf": self.crf and self.bundle.settings.crf.enabled,
             "device": str(self.device),
             "amp": self.amp,
+            "coarse_to_fine": self.coarse_to_fine,
             "settings_file": self.settings_file,
         }
 
@@ -253,7 +260,7 @@ class Segmenter:
         bundle = self.bundle
         with timer("preprocess"):
             ct, turned = to_model_orientation(volume, bundle.preprocessing.orientation)
-        stage = self._stage(bundle, self.weights, ct, timer)
+        stage = self._liver_stage(ct, timer)
         labels = stage.labels
         info: dict[str, Any] = {"model": bundle.name, "device": str(self.device), "prepared": stage.prepared.describe(),
                                 "roi": stage.roi, "crf": self.crf and bundle.settings.crf.enabled}
@@ -285,6 +292,21 @@ class Segmenter:
                           quality=quality)
 
     # ----------------------------------------------------------------------------------------
+
+    def _liver_stage(self, ct: Volume, timer: StageTimer) -> _StageResult:
+        """The liver model's stage on ``ct``: in the coarse pass's liver box with
+        ``coarse_to_fine`` (long enough scans of a model that crops to the body), else whole."""
+        bundle = self.bundle
+        if (self.coarse_to_fine and bundle.task != "tumour" and bundle.preprocessing.crop == "body"
+                and head_feet_extent_mm(ct.geometry) >= COARSE_MIN_EXTENT_MM):
+            roi = coarse_liver(bundle, ct, device=self.device, amp=self.amp, fusion_weights=self.weights,
+                               liver_rule=bundle.settings.postprocess, timer=timer)
+            if roi is not None:
+                fine = dataclasses.replace(bundle, preprocessing=dataclasses.replace(
+                    bundle.preprocessing, crop="liver", crop_margin_mm=COARSE_MARGIN_MM))
+                return self._stage(fine, self.weights, ct, timer, roi=roi)
+            logger.info("%s: the coarse pass found no liver; running the whole body", ct.source)
+        return self._stage(bundle, self.weights, ct, timer)
 
     def _stage(self, bundle: ModelBundle, weights: tuple[float, ...], ct: Volume, timer: StageTimer, *,
                roi: Volume | None = None, inside: np.ndarray | None = None) -> _StageResult:
