@@ -7,6 +7,10 @@ repeated by hand). On one GPU the runs share the device; on a CPU run them one a
 
     python scripts/train_default_models.py --out runs/default --budget-minutes 7
     python scripts/train_default_models.py --out runs/default --only liver-unet3d-all --jobs 1
+    python scripts/train_default_models.py --out runs/dry --only liver-unet3d-both-loo-chaos-ct-1 \
+        tumour-unet3d-real-livers --jobs 1 --set training.epochs=1 --set training.patches_per_epoch=2 \
+        --set training.batch_size=1 --set 'training.patch_voxels_xyz=[64, 64, 48]' --set training.device=cpu \
+        --set 'data.mask_synthesis.n=2'        # the CPU dry run before a GPU run (about 2 minutes)
 
 Afterwards each run folder holds its checkpoints; ``--export DIR`` also writes each run's
 weights after the last epoch (``last.pt``) as a ``.safetensors`` bundle named after the run: a
@@ -27,6 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 #: The real cases of configs/default-liver.yaml (in its order).
 REAL_CASES = ("chaos-ct-1", "totalseg-example", "totalseg-example-dicom", "dcmqi-ct-3slice")
 DSN3D = ["model.name=dsn3d", "model.options={}"]
+#: CT synthesised on the 3D-IRCADb masks (issue #14): 48 cases from the 12 training patients (the
+#: four of ``HELD_OUT_PATIENTS`` never), a quarter with random intensities per tissue.
+SYNTH = ["data.mask_synthesis={n: 48, seed: 0, random_intensity_share: 0.25}"]
+#: Tumour training on real livers: lesion copies of the real cases except CHAOS (kept out so the
+#: tumour protocol can insert held-out tumours into it and measure false tumour on its healthy
+#: liver), the synthesised anatomy with its real tumour masks, the phantoms and the LiTS crop. The
+#: 3-slice dcmqi case is too thin to hold a lesion.
+TUMOUR_REAL = ["data.root=../shared/data", "data.layout=shared", "data.cases=[totalseg-example, totalseg-example-dicom]",
+               "data.lesion_copies={copies: 4, seed: 0}"]
 
 
 def liver_runs() -> dict[str, list[str]]:
@@ -40,10 +53,24 @@ def liver_runs() -> dict[str, list[str]]:
     return runs
 
 
+def synthesis_runs() -> dict[str, list[str]]:
+    """{run name: --set overrides} comparing the training data (issue #14 item 4): phantoms
+    (the ``liver-unet3d-*`` runs above), synthesised anatomy instead of them, and both; each on the
+    two full real scans held out, and "all" for the candidate shipped model."""
+    runs: dict[str, list[str]] = {}
+    for held_out in REAL_CASES[:2]:
+        runs[f"liver-unet3d-synth-loo-{held_out}"] = SYNTH + ["data.phantoms=null", f"data.val_cases=[{held_out}]"]
+        runs[f"liver-unet3d-both-loo-{held_out}"] = SYNTH + [f"data.val_cases=[{held_out}]"]
+    runs["liver-unet3d-both-all"] = list(SYNTH)
+    return runs
+
+
 def all_runs() -> dict[str, tuple[str, list[str]]]:
     """{run name: (config file, overrides)}."""
     runs = {name: ("configs/default-liver.yaml", sets) for name, sets in liver_runs().items()}
+    runs.update({name: ("configs/default-liver.yaml", sets) for name, sets in synthesis_runs().items()})
     runs["tumour-unet3d-all"] = ("configs/default-tumour.yaml", [])
+    runs["tumour-unet3d-real-livers"] = ("configs/default-tumour.yaml", TUMOUR_REAL + SYNTH)
     return runs
 
 
