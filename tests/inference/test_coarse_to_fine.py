@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from livseg.inference import Segmenter
-from livseg.inference.stages import COARSE_MIN_EXTENT_MM, head_feet_extent_mm
+from livseg.inference.stages import COARSE_MIN_EXTENT_MM
+from livseg.postprocessing.pipeline import axial_extent_mm
 from livseg.phantoms import generate_phantom
 from livseg.volume import Geometry, Volume
 
@@ -32,7 +33,7 @@ def segmenters():
 def test_a_long_scan_runs_the_fine_network_in_the_liver_box_as_accurately(segmenters):
     full, fast = segmenters
     ct, reference = generate_phantom(2, size_xyz=(160, 128, 64), spacing_mm=(2.6, 2.6, 4.0))
-    assert head_feet_extent_mm(ct.geometry) >= COARSE_MIN_EXTENT_MM
+    assert axial_extent_mm(ct.geometry) >= COARSE_MIN_EXTENT_MM
     whole, boxed = full.predict(ct), fast.predict(ct)
     assert _voxels(boxed.info["prepared"]) < 0.8 * _voxels(whole.info["prepared"])  # a smaller grid
     assert _dice(reference.array, boxed.labels.array) >= _dice(reference.array, whole.labels.array) - 0.01
@@ -47,5 +48,5 @@ def test_a_short_scan_is_predicted_exactly_as_without_it(segmenters):
     g = ct.geometry
     short = Volume(np.ascontiguousarray(ct.array[20:45]), Geometry((g.size[0], g.size[1], 25), g.spacing_mm,
                                                                  g.origin_mm, g.direction))
-    assert head_feet_extent_mm(short.geometry) < COARSE_MIN_EXTENT_MM
+    assert axial_extent_mm(short.geometry) < COARSE_MIN_EXTENT_MM
     np.testing.assert_array_equal(fast.predict(short).labels.array, full.predict(short).labels.array)

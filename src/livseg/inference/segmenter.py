@@ -34,11 +34,12 @@ from livseg.inference.quality import (QualitySignals, assess, fov_cut_fraction, 
 from livseg.inference.registry import DEFAULT_MODEL, companion_tumour_model, is_packaged, resolve_model
 from livseg.inference.settings import settings_to_mapping
 from livseg.inference.stages import (COARSE_MARGIN_MM, COARSE_MIN_EXTENT_MM, coarse_liver, crf_region,
-                                     head_feet_extent_mm, network_stage, refine_region, to_model_orientation)
+                                     network_stage, refine_region, to_model_orientation)
 from livseg.inference.timing import StageTimer
 from livseg.io.checksums import sha256_of_path
 from livseg.io.spacing import require_known_spacing
 from livseg.postprocessing import postprocess
+from livseg.postprocessing.pipeline import axial_extent_mm
 from livseg.preprocessing import PreprocessRecord, invert_reorient
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient
 from livseg.volume import Geometry, Volume
@@ -298,7 +299,7 @@ class Segmenter:
         ``coarse_to_fine`` (long enough scans of a model that crops to the body), else whole."""
         bundle = self.bundle
         if (self.coarse_to_fine and bundle.task != "tumour" and bundle.preprocessing.crop == "body"
-                and head_feet_extent_mm(ct.geometry) >= COARSE_MIN_EXTENT_MM):
+                and axial_extent_mm(ct.geometry) >= COARSE_MIN_EXTENT_MM):
             roi = coarse_liver(bundle, ct, device=self.device, amp=self.amp, fusion_weights=self.weights,
                                liver_rule=bundle.settings.postprocess, timer=timer)
             if roi is not None:

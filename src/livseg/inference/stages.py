@@ -121,8 +121,8 @@ def coarse_liver(bundle: ModelBundle, ct: Volume, *, device: torch.device, amp: 
                  fusion_weights: Sequence[float], liver_rule: PostprocessConfig,
                  timer: StageTimer | None = None) -> Volume | None:
     """The liver found by the network on a grid :data:`COARSE_FACTOR` times coarser than the
-    model's (the component(s) ``liver_rule`` keeps), as a 0/1 Volume on ``ct``'s grid; None
-    when the model has no target spacing or finds nothing there.
+    model's (the liver component(s) by ``liver_rule``'s thresholds), as a 0/1 Volume on
+    ``ct``'s grid; None when the model has no target spacing or finds nothing there.
 
     Args:
         bundle: a liver model; ct, device, amp, fusion_weights, timer: as for :func:`network_stage`.
@@ -135,18 +135,26 @@ def coarse_liver(bundle: ModelBundle, ct: Volume, *, device: torch.device, amp: 
         bundle.preprocessing, spacing_mm=tuple(float(s) * COARSE_FACTOR for s in spacing)))
     stage = network_stage(coarse, ct, device=device, amp=amp, fusion_weights=fusion_weights, timer=timer)
     assert stage.probabilities is not None  # fused: keep_outputs is off
-    found = (stage.probabilities.argmax(axis=0) != 0).astype(np.uint8)
-    found = keep_liver_components(found, stage.prepared.spacing_mm, connectivity=liver_rule.connectivity,
-                                  min_fraction=liver_rule.min_liver_fraction, min_volume_ml=liver_rule.min_liver_volume_ml)
+    # The liver component(s) by the rule's thresholds even when post-processing keeps every
+    # component: a far false positive must not stretch the box the fine pass runs in.
+    found = kept_foreground(stage.probabilities, stage.prepared,
+                            dataclasses.replace(liver_rule, keep_largest_liver=True))
     if not found.any():
         return None
-    return stage.record.invert(Volume(found, stage.prepared, source=ct.source, kind="label"), fill=0)
+    return stage.record.invert(Volume(found.astype(np.uint8), stage.prepared, source=ct.source, kind="label"),
+                               fill=0)
 
 
-def head_feet_extent_mm(geometry: Geometry) -> float:
-    """The grid's extent (mm) along the index axis closest to head-feet (LPS z)."""
-    axis = int(np.argmax(np.abs(geometry.direction_matrix[2, :])))
-    return float(geometry.size[axis] * geometry.spacing_mm[axis])
+def kept_foreground(fused: np.ndarray, grid: Geometry, liver_rule: PostprocessConfig | None) -> np.ndarray:
+    """Bool (Z, Y, X): the voxels of ``fused`` (C, Z, Y, X probabilities on ``grid``) whose argmax
+    is not background, limited to the liver component(s) ``liver_rule`` keeps when its
+    ``keep_largest_liver`` is set (None: every foreground voxel)."""
+    foreground = fused.argmax(axis=0) != 0
+    if liver_rule is not None and liver_rule.keep_largest_liver:
+        foreground = keep_liver_components(
+            foreground.astype(np.uint8), grid.spacing_mm, connectivity=liver_rule.connectivity,
+            min_fraction=liver_rule.min_liver_fraction, min_volume_ml=liver_rule.min_liver_volume_ml) > 0
+    return foreground
 
 
 @dataclass
@@ -184,11 +192,7 @@ def crf_region(fused: np.ndarray, prepared: Geometry, working_box: CropRecord, *
     Returns:
         The box and its unary, or None when nothing is foreground.
     """
-    foreground = fused.argmax(axis=0) != 0
-    if liver_rule is not None and liver_rule.keep_largest_liver:
-        foreground = keep_liver_components(
-            foreground.astype(np.uint8), prepared.spacing_mm, connectivity=liver_rule.connectivity,
-            min_fraction=liver_rule.min_liver_fraction, min_volume_ml=liver_rule.min_liver_volume_ml) > 0
+    foreground = kept_foreground(fused, prepared, liver_rule)
     box = foreground_roi(foreground, prepared, working_box, margin_mm)
     del foreground
     if box is None:
