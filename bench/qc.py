@@ -47,12 +47,10 @@ def dice(reference: np.ndarray, predicted: np.ndarray) -> float:
 
 def cropped(volume, start_z: int, stop_z: int):
     """``volume`` cut to array slices [start_z, stop_z) along z, on the matching sub-grid."""
-    from livseg.volume import Geometry, Volume
+    from livseg.preprocessing.cropping import CropRecord, crop
 
-    g = volume.geometry
-    origin = g.index_to_physical(np.array([0.0, 0.0, float(start_z)]))
-    geometry = Geometry((g.size[0], g.size[1], stop_z - start_z), g.spacing_mm, tuple(origin), g.direction)
-    return Volume(np.ascontiguousarray(volume.array[start_z:stop_z]), geometry, source=volume.source, kind=volume.kind)
+    shape = volume.geometry.shape_zyx
+    return crop(volume, CropRecord(volume.geometry, (start_z, 0, 0), (stop_z, shape[1], shape[2])))
 
 
 def regridded(volume, *, spacing_mm=None, flip_z: bool = False):

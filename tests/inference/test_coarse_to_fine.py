@@ -12,8 +12,8 @@ import pytest
 from livseg.inference import Segmenter
 from livseg.inference.stages import COARSE_MIN_EXTENT_MM
 from livseg.postprocessing.pipeline import axial_extent_mm
+from livseg.preprocessing.cropping import CropRecord, crop
 from livseg.phantoms import generate_phantom
-from livseg.volume import Geometry, Volume
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,8 +45,7 @@ def test_a_long_scan_runs_the_fine_network_in_the_liver_box_as_accurately(segmen
 def test_a_short_scan_is_predicted_exactly_as_without_it(segmenters):
     full, fast = segmenters
     ct, _ = generate_phantom(3, size_xyz=(160, 128, 64), spacing_mm=(2.6, 2.6, 4.0))
-    g = ct.geometry
-    short = Volume(np.ascontiguousarray(ct.array[20:45]), Geometry((g.size[0], g.size[1], 25), g.spacing_mm,
-                                                                 g.origin_mm, g.direction))
+    shape = ct.geometry.shape_zyx
+    short = crop(ct, CropRecord(ct.geometry, (20, 0, 0), (45, shape[1], shape[2])))
     assert axial_extent_mm(short.geometry) < COARSE_MIN_EXTENT_MM
     np.testing.assert_array_equal(fast.predict(short).labels.array, full.predict(short).labels.array)

@@ -97,6 +97,7 @@ def test_the_flag_on_real_predictions_of_the_default_model(default_segmenter):
     """A life-size phantom is ok; cut through the liver it is flagged for the cut; a CT with no
     body at all yields no liver and the largest score."""
     from livseg.phantoms import generate_phantom
+    from livseg.preprocessing.cropping import CropRecord, crop
     from livseg.volume import Geometry, Volume
 
     ct, labels = generate_phantom(2, size_xyz=(160, 128, 64), spacing_mm=(2.6, 2.6, 4.0))
@@ -109,9 +110,8 @@ def test_the_flag_on_real_predictions_of_the_default_model(default_segmenter):
         np.count_nonzero(whole.labels.array) * ct.geometry.voxel_volume_mm3 / 1000, rel=1e-4)
     z = np.flatnonzero(np.count_nonzero(labels.array, axis=(1, 2)))
     middle = int((z[0] + z[-1]) // 2)
-    g = ct.geometry
-    half = Volume(np.ascontiguousarray(ct.array[:middle]), Geometry((g.size[0], g.size[1], middle), g.spacing_mm,
-                                                                    g.origin_mm, g.direction))
+    shape = ct.geometry.shape_zyx
+    half = crop(ct, CropRecord(ct.geometry, (0, 0, 0), (middle, shape[1], shape[2])))
     cut = default_segmenter.predict(half)
     assert cut.quality["qc"] == "review" and "fov_cut" in cut.quality["reasons"], cut.quality
     air = Volume(np.full((24, 64, 64), -1000, dtype=np.int16), Geometry((64, 64, 24), (2.0, 2.0, 4.0)))
