@@ -246,8 +246,10 @@ def failed_case(case: InputCase, exc: BaseException) -> CaseResult:
                       internal=True)
 
 
-#: Provenance facts that must match for an earlier output to count as this run's.
-_SAME_RUN_KEYS = ("structures", "crf", "settings_file")
+#: Provenance facts that must match for an earlier output to count as this run's, each with the
+#: value a sidecar that does not record it meant (None: it must be recorded; coarse_to_fine,
+#: absent from sidecars written before it existed, was off).
+_SAME_RUN_FACTS: dict[str, Any] = {"structures": None, "crf": None, "settings_file": None, "coarse_to_fine": False}
 
 
 def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
@@ -256,7 +258,8 @@ def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
 
     Complete means: the mask is there and its provenance sidecar describes it (checksum), the
     same input, the same model and tumour model files (SHA-256) with the same inference
-    settings, the same CRF switch and structures, and (when asked) every probability map.
+    settings, the same CRF switch, structures and coarse-to-fine switch, and (when asked) every
+    probability map.
     """
     out = plan.labels_path(case.case_id)
     if not out.is_file():
@@ -275,9 +278,7 @@ def completed_result(segmenter: Segmenter, case: InputCase, plan: OutputPlan, *,
         if current is not None and (before.get("sha256") != current["sha256"] or current["sha256"] is None
                                     or before.get("settings") != current["settings"]):
             return None
-    if any(facts.get(key) != now[key] for key in _SAME_RUN_KEYS):
-        return None
-    if bool(facts.get("coarse_to_fine", False)) != now["coarse_to_fine"]:  # absent before 0.2: off
+    if any(facts.get(key, absent) != now[key] for key, absent in _SAME_RUN_FACTS.items()):
         return None
     probabilities = (facts.get("outputs") or {}).get("probabilities") or {}
     if save_probabilities and not (probabilities and all(Path(p).is_file() for p in probabilities.values())):
