@@ -93,6 +93,18 @@ def test_overrides_are_typed_and_checked(tmp_path):
     assert load_config(path, ["name=liver-v2.1_b"]).name == "liver-v2.1_b"
 
 
+def test_exponent_notation_is_a_number_in_files_and_overrides(tmp_path):
+    # PyYAML reads 1e-4 (no dot) as a string; a learning rate written that way must still work.
+    path = _write(tmp_path, MINIMAL + "optimiser: {lr: 1e-4, weight_decay: 3E-5}\n")
+    config = load_config(path)
+    assert config.optimiser.lr == 1e-4 and config.optimiser.weight_decay == 3e-5
+    assert load_config(path, ["optimiser.lr=5e-3"]).optimiser.lr == 5e-3
+    with pytest.raises(ConfigError, match="a number.*'1e-4x'"):
+        load_config(path, ["optimiser.lr=1e-4x"])
+    with pytest.raises(ConfigError, match="an integer"):
+        load_config(path, ["training.epochs=1e2"])  # exponent notation is never an integer
+
+
 def test_saved_resolved_config_loads_back_equal(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL), ["model.options.width=8"])
     saved = save_config(config, tmp_path / "run" / "config.yaml")

@@ -11,7 +11,9 @@ a file's nesting is the code's nesting::
 
 Checks and conversions: an unknown key is an error naming the key and the allowed ones; a
 value of the wrong type is an error saying what was expected and what was found; lists become
-tuples, integers become floats where a float is expected; ``bool`` is never taken for a number.
+tuples, integers become floats where a float is expected, and so does a string in exponent
+notation such as ``1e-4`` (YAML 1.2 reads it as a number, PyYAML's YAML 1.1 as a string, and
+``lr: 1e-4`` must mean the number); ``bool`` is never taken for a number.
 Supported hints: bool, int, float, str, None, Any, Literal, unions (``X | None``), fixed and
 variable tuples, ``dict[str, ...]`` (free-form: any keys) and dataclasses.
 
@@ -23,11 +25,16 @@ or as a key path (``key="inference"``: ``inference.crf: unknown key 'mu3'; expec
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Literal, Mapping, TypeVar, Union
 
 from livseg.errors import ConfigError
+
+#: A number in exponent notation without a dot (``1e-4``, ``-2E+3``): a float in YAML 1.2, a
+#: string in PyYAML's YAML 1.1 resolver.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 T = TypeVar("T")
 
@@ -129,6 +136,8 @@ def _coerce(value: Any, hint: Any, key: str, place: _Place, default: Any = None)
         raise _Mismatch(key, "an integer", value)
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
             return float(value)
         raise _Mismatch(key, "a number", value)
     if hint is str:
