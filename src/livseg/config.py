@@ -307,6 +307,10 @@ class TrainingConfig:
         compile: wrap the network in ``torch.compile``.
         grad_clip_norm: clip the gradient norm to this value (None: no clipping).
         threads: CPU threads for PyTorch (None: leave PyTorch's default).
+        init_weights: fine-tune: a packaged model name (``default``, ``default-tumour``) or the
+            path of a checkpoint, bundle or run folder whose network weights start this run
+            (same network and options; the optimiser and schedule start afresh). None: random
+            initialisation. A resumed run takes its weights from the checkpoint instead.
     """
 
     epochs: int = 100
@@ -323,6 +327,7 @@ class TrainingConfig:
     compile: bool = False
     grad_clip_norm: float | None = None
     threads: int | None = None
+    init_weights: str | None = None
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,37 @@ def _build_learner(config: Config, device: torch.device) -> _Learner:
     return _Learner(model, objective, optimiser, scheduler, scaler, autocast_factory(device, amp_dtype))
 
 
+def _initialise_from(learner: _Learner, config: Config) -> None:
+    """Load ``training.init_weights``' network weights into the new network (fine-tuning).
+
+    Raises:
+        ConfigError: the source's network or options differ from this run's (the weights
+            cannot fit), or its weights do not load.
+    """
+    from livseg.inference.bundle import load_bundle
+    from livseg.inference.registry import resolve_model
+
+    name, path = resolve_model(str(config.training.init_weights))
+    source = load_bundle(path, name=name)
+    if source.config is None:
+        raise ConfigError("training.init_weights", expected="a model that records its training config",
+                          found=f"{path} without one")
+    ours, theirs = config_to_dict(config)["model"], config_to_dict(source.config)["model"]
+    if ours != theirs:
+        raise ConfigError("training.init_weights", expected=f"a model with this run's network {ours}",
+                          found=f"{path} with {theirs}", fix="set model.name/model.options to the source's")
+    differs = _config_differences(config_to_dict(source.config)["preprocessing"],
+                                  config_to_dict(config)["preprocessing"], "preprocessing.")
+    if differs:
+        logger.warning("fine-tuning %s with different preprocessing: %s", path, "; ".join(differs))
+    try:
+        unwrap(learner.model).load_state_dict(source.network.state_dict())
+    except RuntimeError as exc:
+        raise ConfigError("training.init_weights", expected="weights that fit this run's network",
+                          found=f"{path}: {str(exc).splitlines()[0]}") from None
+    logger.info("initialised the network from %s (%s)", name, path)
+
+
 @dataclass
 class _Progress:
     """What the epochs so far left: the log, the best score, and where the checkpoints are."""
@@ -553,6 +584,8 @@ def _train(config: Config, out_dir: Path, runtime: Runtime, *, resume: str | os.
     _configure_torch(config, runtime)
     data = _prepare_data(config, sources, validate_on_train=validate_on_train, is_main=runtime.is_main)
     learner = _build_learner(config, runtime.device)
+    if resume is None and config.training.init_weights:
+        _initialise_from(learner, config)
     state = _Progress() if resume is None else _resume(resume, learner, config, data, runtime)
     run = _TrainingRun(config, out_dir, runtime, data, learner, state)
     stopped = "epochs"
