@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 from livseg.errors import GeometryMismatchError, InvalidImageError
@@ -76,10 +77,11 @@ def body_crop(volume: Volume, threshold_hu: float = -500.0) -> CropRecord:
         CropRecord on ``volume.geometry``; the whole grid (with a warning) when no voxel is
         above the threshold.
 
-    The components are labelled inside the box of all voxels above the threshold (the air
-    around the body is never scanned) and boxes come from the masks' projections, not from
-    index arrays; raster order survives the cut, so the labels, the sizes and the choice
-    between equal components are those of labelling the whole grid.
+    The components (face-connected, as ``scipy.ndimage.label``'s default) are labelled inside
+    the box of all voxels above the threshold (the air around the body is never scanned), by
+    ITK's run-length connected components, whose size and box per component come from one
+    label-map pass (:func:`_largest_component_box`); the result is the box of labelling the
+    whole grid with SciPy, ``tests/preprocessing/test_body_crop.py`` checks it against that.
     """
     mask = np.asarray(volume.array) > threshold_hu
     outer = _projection_box(mask)
@@ -88,17 +90,49 @@ def body_crop(volume: Volume, threshold_hu: float = -500.0) -> CropRecord:
         return full_box(volume.geometry)
     offset, stop = outer
     inside = mask[tuple(slice(a, b) for a, b in zip(offset, stop))]
-    components, count = ndimage.label(inside)
-    if count > 1:
+    del mask
+    box = _largest_component_box(inside)
+    start = tuple(a + b for a, b in zip(offset, box[0]))
+    stop = tuple(a + b for a, b in zip(offset, box[1]))
+    return CropRecord(original=volume.geometry, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
+
+
+def _largest_component_box(mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(start, stop) (z, y, x) of the largest face-connected component of a non-empty bool mask.
+
+    ITK's connected components (run-length based) and its label-shape statistics (size and
+    box of every component in one pass) replace ``ndimage.label`` + ``np.bincount`` + a pass
+    per axis, which cost about twice as much on a 512x512x150 CT. The components are the same
+    sets either way (face connectivity), so sizes and boxes are too; only the choice between
+    components of equal largest size depends on the numbering, and there the SciPy path
+    (:func:`_largest_component_box_scipy`, first in raster order) decides.
+    """
+    image = sitk.GetImageFromArray(mask.view(np.uint8))
+    components = sitk.ConnectedComponent(image, False)  # False: face connectivity (6 neighbours in 3D)
+    shapes = sitk.LabelShapeStatisticsImageFilter()
+    shapes.SetComputePerimeter(False)  # the only costly measure it makes by default
+    shapes.Execute(components)
+    labels = shapes.GetLabels()
+    sizes = np.array([shapes.GetNumberOfPixels(label) for label in labels], dtype=np.int64)
+    if np.count_nonzero(sizes == sizes.max()) > 1:
+        return _largest_component_box_scipy(mask)
+    x, y, z, size_x, size_y, size_z = shapes.GetBoundingBox(labels[int(np.argmax(sizes))])
+    return (z, y, x), (z + size_z, y + size_y, x + size_x)
+
+
+def _largest_component_box_scipy(mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The straightforward :func:`_largest_component_box`: ``ndimage.label`` (face
+    connectivity), the largest component by ``np.bincount``, the first of equal ones in
+    raster order (z, y, x), and its box from projections."""
+    components, count = ndimage.label(mask)
+    if count == 1:
+        box = _projection_box(mask)
+    else:
         sizes = np.bincount(components.ravel(), minlength=count + 1)
         sizes[0] = 0
         box = _projection_box(components == int(np.argmax(sizes)))
-        assert box is not None  # the largest component has voxels
-        start = tuple(a + b for a, b in zip(offset, box[0]))
-        stop = tuple(a + b for a, b in zip(offset, box[1]))
-    else:
-        start = offset
-    return CropRecord(original=volume.geometry, start_zyx=start, stop_zyx=stop)  # type: ignore[arg-type]
+    assert box is not None  # the mask is not empty
+    return box
 
 
 def _projection_box(mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
