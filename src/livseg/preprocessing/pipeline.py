@@ -12,15 +12,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import SimpleITK as sitk
 
 from livseg.config import PreprocessingConfig
 from livseg.errors import ConfigError
+from livseg.io.sitk_bridge import array_from_sitk
 from livseg.io.spacing import require_known_spacing
 from livseg.preprocessing.cropping import (CropRecord, body_crop, crop, full_box, label_crop, subsampled_body_crop,
                                            uncrop)
-from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.intensity import Normalisation, window_into
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, invert_reorient, reorient
-from livseg.preprocessing.resampling import ResampleRecord, invert_resampling, resample_to_spacing
+from livseg.preprocessing.resampling import (ResampleRecord, invert_resampling, resample_image_onto,
+                                             resample_to_spacing, target_geometry)
 from livseg.volume import Geometry, Volume
 
 logger = logging.getLogger(__name__)
@@ -124,16 +127,51 @@ def prepare_image(ct: Volume, config: PreprocessingConfig, *, roi: Volume | None
     if roi is not None:
         roi = apply_reorient(roi, turned)
     box = crop_for(ct, config, roi=roi)
-    cropped = crop(ct, box)
-    normalised = clip_and_normalise(cropped, config.hu_window, config.normalisation)
+    cropped_grid = box.cropped
+    target = cropped_grid if config.spacing_mm is None else target_geometry(cropped_grid, config.spacing_mm)
     if config.spacing_mm is None:
         logger.info("%s: keeping the voxel grid as it is (%s); no target spacing configured",
-                    ct.source, cropped.geometry.describe())
-        resampled = normalised
-        record = ResampleRecord(original=cropped.geometry, resampled=cropped.geometry)
-    else:
-        resampled, record = resample_to_spacing(normalised, config.spacing_mm)
-    return resampled, PreprocessRecord(reorient=turned, crop=box, resample=record)
+                    ct.source, cropped_grid.describe())
+    array = window_and_resample(ct, box, target, config.hu_window, config.normalisation)
+    prepared = Volume(array, target, source=ct.source, meta=dict(ct.meta), kind="any",
+                      spacing_known=ct.spacing_known)
+    record = ResampleRecord(original=cropped_grid, resampled=target)
+    return prepared, PreprocessRecord(reorient=turned, crop=box, resample=record)
+
+
+def window_and_resample(ct: Volume, box: CropRecord, target: Geometry, hu_window: tuple[float, float],
+                        normalisation: Normalisation) -> np.ndarray:
+    """``clip_and_normalise(crop(ct, box))`` resampled (linearly) onto ``target``, with one
+    copy of the box instead of three.
+
+    The straightforward way copies the box (int16), converts it to float32, and SimpleITK
+    copies that into an image of its own; here the window is computed from a view of the
+    box straight into the pixel buffer of the SimpleITK image that is resampled. The
+    numbers are the same float32 operations on the same voxels, so the result is identical
+    (``tests/preprocessing/test_window_and_resample.py``).
+
+    Args:
+        ct: CT in HU, array (z, y, x).
+        box: a box on ``ct``'s grid.
+        target: the output grid (``box.cropped`` itself: no resampling).
+        hu_window, normalisation: as for :func:`clip_and_normalise`.
+
+    Returns:
+        float32 (z, y, x) array of ``target``'s shape.
+    """
+    ct.geometry.require_same_grid(box.original, subject=ct.source)
+    source = np.asarray(ct.array)[box.slices]
+    cropped = box.cropped
+    if cropped.same_grid(target):
+        out = np.empty(source.shape, dtype=np.float32)
+        window_into(out, source, hu_window, normalisation, subject=ct.source)
+        return out
+    image = sitk.Image([int(s) for s in cropped.size], sitk.sitkFloat32)
+    image.SetSpacing(cropped.spacing_mm)  # the geometry first: nothing may copy the buffer after we write it
+    image.SetOrigin(cropped.origin_mm)
+    image.SetDirection(cropped.direction)
+    window_into(array_from_sitk(image, copy=False), source, hu_window, normalisation, subject=ct.source)
+    return resample_image_onto(image, target, nearest=False)
 
 
 def prepare_case(ct: Volume, label: Volume | None, config: PreprocessingConfig) -> PreparedCase:

@@ -1,11 +1,10 @@
 """Preprocessing for inference with bounded memory: livseg.preprocessing's steps, in z-slabs.
 
 ``livseg.preprocessing.prepare_image`` (what training uses) windows the whole cropped CT in
-float32 before resampling it: for a 512x512x800 CT that is several float32 copies of 0.8 GB
-each. Here the same steps run on slabs of the *target* grid: for each slab, the source slices
-it interpolates from (plus one on each side) are cropped, windowed with
-``clip_and_normalise`` and resampled with ``resample_onto`` onto that slab of the target
-grid. Linear interpolation only reads the two source slices around a target point, so the
+float32 before resampling it: for a 512x512x800 CT that is a float32 copy of 0.8 GB.
+Here the same steps run on slabs of the *target* grid: for each slab, the source slices it
+interpolates from (plus one on each side) are windowed and resampled onto that slab of the
+target grid (``livseg.preprocessing.pipeline.window_and_resample``). Linear interpolation only reads the two source slices around a target point, so the
 slabs put together equal the one-shot result (to float32 rounding of the interpolation
 weights); ``tests/inference/test_prepare.py`` checks it against ``prepare_image``.
 
@@ -28,11 +27,10 @@ import numpy as np
 
 from livseg.config import PreprocessingConfig
 from livseg.io.spacing import require_known_spacing
-from livseg.preprocessing.cropping import CropRecord, crop
-from livseg.preprocessing.intensity import clip_and_normalise
+from livseg.preprocessing.cropping import CropRecord
 from livseg.preprocessing.orientation import ReorientRecord, apply_reorient, reorient
-from livseg.preprocessing.pipeline import PreprocessRecord, crop_for, prepare_image
-from livseg.preprocessing.resampling import ResampleRecord, resample_onto, target_geometry
+from livseg.preprocessing.pipeline import PreprocessRecord, crop_for, prepare_image, window_and_resample
+from livseg.preprocessing.resampling import ResampleRecord, target_geometry
 from livseg.volume import Geometry, Volume
 
 logger = logging.getLogger(__name__)
@@ -92,12 +90,11 @@ def _window_and_resample_in_slabs(ct: Volume, box: CropRecord, config: Preproces
         high = min(source_z, math.ceil((k1 - 0.5) * ratio - 0.5) + 2)
         start = (box.start_zyx[0] + low, box.start_zyx[1], box.start_zyx[2])
         stop = (box.start_zyx[0] + high, box.stop_zyx[1], box.stop_zyx[2])
-        part = clip_and_normalise(crop(ct, CropRecord(ct.geometry, start, stop)), config.hu_window,
-                                  config.normalisation)
         slab_grid = Geometry(size=(target.size[0], target.size[1], k1 - k0), spacing_mm=target.spacing_mm,
                              origin_mm=tuple(target.index_to_physical(np.array([0.0, 0.0, k0]))),  # type: ignore[arg-type]
                              direction=target.direction)
-        out[k0:k1] = resample_onto(part, slab_grid).array  # normalised intensities: linear
+        out[k0:k1] = window_and_resample(ct, CropRecord(ct.geometry, start, stop), slab_grid,  # type: ignore[arg-type]
+                                         config.hu_window, config.normalisation)  # normalised intensities: linear
     logger.debug("%s: prepared %s in slabs of %d slices", ct.source, target.describe(), rows)
     return (Volume(out, target, source=ct.source, meta=dict(ct.meta), kind="any",
                    spacing_known=ct.spacing_known),

@@ -72,24 +72,42 @@ def resample_onto(volume: Volume, geometry: Geometry, *, outside: float | None =
         return volume
     nearest = volume.kind == "label"
     data = volume if nearest else volume.with_array(np.asarray(volume.array, dtype=np.float32))
-    reference = sitk.Image(*[int(s) for s in geometry.size], sitk.sitkUInt8)
-    reference.SetSpacing(geometry.spacing_mm)
-    reference.SetOrigin(geometry.origin_mm)
-    reference.SetDirection(geometry.direction)
+    array = resample_image_onto(sitk_from_volume(data), geometry, nearest=nearest, outside=outside)
+    if nearest:
+        array = array.astype(volume.array.dtype, copy=False)
+    # The grid is the requested one, bit for bit (SimpleITK may round the stored floats).
+    return volume.on_grid(array, geometry, source=source)
+
+
+def resample_image_onto(image: sitk.Image, geometry: Geometry, *, nearest: bool,
+                        outside: float | None = None) -> np.ndarray:
+    """Resample a SimpleITK image (its own geometry) onto ``geometry``: the core of
+    :func:`resample_onto`, for callers that built the image themselves.
+
+    Args:
+        image: 3D scalar image; float32 for linear interpolation.
+        geometry: the output grid.
+        nearest: nearest neighbour (labels) instead of linear interpolation.
+        outside: as for :func:`resample_onto` (None: nearest voxel's value).
+
+    Returns:
+        Array (z, y, x) of ``geometry``'s shape and the image's pixel type; it owns the
+        resampler's output buffer (no copy).
+    """
     resampler = sitk.ResampleImageFilter()
-    resampler.SetReferenceImage(reference)
+    # The output grid given directly (not as a reference image, which SimpleITK would
+    # allocate and zero-fill just to read its geometry).
+    resampler.SetSize([int(s) for s in geometry.size])
+    resampler.SetOutputSpacing(geometry.spacing_mm)
+    resampler.SetOutputOrigin(geometry.origin_mm)
+    resampler.SetOutputDirection(geometry.direction)
     resampler.SetInterpolator(sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear)
     if outside is None:
         resampler.SetUseNearestNeighborExtrapolator(True)
     else:
         resampler.SetDefaultPixelValue(float(outside))
     resampler.SetOutputPixelType(sitk.sitkUnknown)
-    image = resampler.Execute(sitk_from_volume(data))
-    array = array_from_sitk(image)
-    if nearest:
-        array = array.astype(volume.array.dtype, copy=False)
-    # The grid is the requested one, bit for bit (SimpleITK may round the stored floats).
-    return volume.on_grid(array, geometry, source=source)
+    return array_from_sitk(resampler.Execute(image), copy=False)  # the output is private: no copy
 
 
 def resample_to_spacing(volume: Volume, spacing_mm: Sequence[float]) -> tuple[Volume, ResampleRecord]:
