@@ -56,7 +56,7 @@ def test_spatial_filter_matches_brute_force_gaussian():
     assert float(errors.max()) < 0.04
 
 
-def test_bilateral_filter_matches_brute_force_gaussian():
+def test_bilateral_filter_matches_brute_force_gaussian(cpu_path):
     shape, theta, theta_hu = (8, 22, 26), 6.0, 20.0
     image = smooth_image(shape)
     values = torch.rand(int(np.prod(shape)), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -67,7 +67,7 @@ def test_bilateral_filter_matches_brute_force_gaussian():
     assert float(errors.max()) < 0.3
 
 
-def test_bilateral_filter_is_symmetric_on_both_slicing_paths():
+def test_bilateral_filter_is_symmetric_on_both_slicing_paths(torch_path):
     """<u, K v> == <K u, v>: what the symmetric normalisation of the CRF relies on."""
     shape = (6, 30, 34)
     image = smooth_image(shape, seed=3).float()
@@ -86,7 +86,7 @@ def test_bilateral_filter_is_symmetric_on_both_slicing_paths():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_slabs_and_threads_give_the_same_filter(monkeypatch, threads):
+def test_slabs_and_threads_give_the_same_filter(monkeypatch, threads, torch_path):
     """Slab-wise (CPU) and thread-split scatter are bookkeeping only: same result as one pass."""
     shape = (9, 26, 30)
     image = smooth_image(shape, seed=7).float()
@@ -109,7 +109,7 @@ def test_slabs_and_threads_give_the_same_filter(monkeypatch, threads):
 
 
 @pytest.mark.parametrize("slab_voxels", [None, 2 * 26 * 30])
-def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, slab_voxels):
+def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, slab_voxels, torch_path):
     """A second thread scattering half of the rows (and running other work meanwhile) is
     bookkeeping only: bit-identical to apply, and the side work's result comes back."""
     shape = (9, 26, 30)
@@ -133,7 +133,7 @@ def test_apply_beside_shares_the_scatter_and_gives_the_same_filter(monkeypatch, 
     torch.testing.assert_close(shared.apply_beside(values, side, lambda: None)[0], expected, rtol=0, atol=0)
 
 
-def test_a_failing_side_job_raises_and_leaves_the_side_thread_usable(monkeypatch):
+def test_a_failing_side_job_raises_and_leaves_the_side_thread_usable(monkeypatch, torch_path):
     shape = (1, 40, 44)
     image = smooth_image((3, 40, 44), seed=11)[:1].float()
     values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(12))
@@ -151,7 +151,7 @@ def test_a_failing_side_job_raises_and_leaves_the_side_thread_usable(monkeypatch
     torch.testing.assert_close(bilateral.apply_beside(values, side, lambda: None)[0], expected, rtol=0, atol=0)
 
 
-def test_uncoupled_axis_keeps_slices_independent():
+def test_uncoupled_axis_keeps_slices_independent(cpu_path):
     """sigma_z = 0 (2D mode): each transverse slice is filtered on its own, exactly."""
     shape, theta, theta_hu = (3, 20, 24), 5.0, 20.0
     image = smooth_image(shape, seed=5)
@@ -168,7 +168,7 @@ def test_uncoupled_axis_keeps_slices_independent():
     assert float(errors.mean()) < 0.05
 
 
-def test_matmul_y_tents_equal_the_strided_ones(monkeypatch):
+def test_matmul_y_tents_equal_the_strided_ones(monkeypatch, torch_path):
     """The bilateral grid's y passes as batched matrix products (CPU) equal grid_ops' tents."""
     shape = (5, 37, 29)  # 37 rows: not a whole number of y cells
     image = smooth_image(shape, seed=9).float()
@@ -184,7 +184,7 @@ def test_matmul_y_tents_equal_the_strided_ones(monkeypatch):
     torch.testing.assert_close(by_matmul.apply(values), strided.apply(values), rtol=1e-5, atol=1e-5)
 
 
-def test_int64_scatter_equals_int32_index_add(monkeypatch):
+def test_int64_scatter_equals_int32_index_add(monkeypatch, torch_path):
     shape = (4, 21, 33)
     image = smooth_image(shape, seed=11).float()
     values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(12))
@@ -220,3 +220,54 @@ def test_apply_into_adds_the_scaled_result():
             into = base.clone()
             assert filter_.apply(values, into=into, alpha=0.7) is into
             torch.testing.assert_close(into, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, sigmas, theta_hu", [
+    ((7, 37, 29), (2.5, 8.0, 9.0), 15.0),  # 37 rows, 29 columns: no whole number of cells
+    ((3, 64, 70), (0.0, 12.0, 12.0), 20.0),  # slices filtered apart (2D)
+    ((5, 23, 31), (0.0, 0.6, 0.6), 20.0),  # one node per row and column (cells of one voxel)
+    ((9, 17, 19), (3.0, 1.2, 30.0), 5.0),  # x cells wider than the image
+])
+def test_fused_cpu_kernels_equal_the_pytorch_path(monkeypatch, shape, sigmas, theta_hu):
+    """The fused Numba splat/slice is the same linear map as the PyTorch scatter/gather: same
+    values up to float32 rounding, before and after the symmetric normalisation, and the
+    accumulate form adds alpha times the filter."""
+    pytest.importorskip("numba")
+    image = smooth_image(shape, seed=13).float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(14)) * 2 - 1
+    monkeypatch.setattr(filters, "FUSED_CPU", False)
+    reference = BilateralGridFilter(image, sigmas, theta_hu)
+    monkeypatch.setattr(filters, "FUSED_CPU", True)
+    fused = BilateralGridFilter(image, sigmas, theta_hu)
+    assert fused._fused and not reference._fused
+    torch.testing.assert_close(fused.apply(values), reference.apply(values), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused.apply(None), reference.apply(None), rtol=1e-5, atol=1e-5)  # K 1
+    torch.testing.assert_close(fused.normalise_symmetric(), reference.normalise_symmetric(), rtol=1e-5, atol=1e-6)
+    expected = reference.apply(values).clone()
+    torch.testing.assert_close(fused.apply(values), expected, rtol=1e-5, atol=1e-6)
+    into = torch.ones_like(values)
+    fused.apply(values, into=into, alpha=0.25)
+    torch.testing.assert_close(into, 1 + 0.25 * expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_cpu_kernels_give_the_same_bits_on_any_thread_count():
+    """The splat's two phases give every node its additions in one fixed order, so the result
+    does not depend on how many threads run it."""
+    fused_cpu = pytest.importorskip("livseg.crf.fused_cpu")
+    import numba
+
+    shape = (6, 45, 41)
+    image = smooth_image(shape, seed=15).float()
+    values = torch.rand(int(np.prod(shape)), generator=torch.Generator().manual_seed(16))
+    bilateral = BilateralGridFilter(image, [6.0 / s for s in SPACING_ZYX], 20.0)
+    assert bilateral._fused
+    bilateral.normalise_symmetric()
+    results = []
+    previous = numba.get_num_threads()
+    try:
+        for count in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            fused_cpu.set_threads(count)
+            results.append(bilateral.apply(values).clone())
+    finally:
+        numba.set_num_threads(previous)
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)

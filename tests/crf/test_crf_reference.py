@@ -20,7 +20,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float((a.argmax(0) == b.argmax(0)).mean())
 
 
-def test_2d_slice_agrees_with_pydensecrf():
+def test_2d_slice_agrees_with_pydensecrf(cpu_path):
     image, truth = organ_case(shape_zyx=(1, 160, 180), spacing_xyz=SPACING, seed=7)
     prob = noisy_probabilities(truth, seed=8)
     ours = dense_crf(prob, image, SPACING, mode="2d")
@@ -30,7 +30,7 @@ def test_2d_slice_agrees_with_pydensecrf():
     assert np.abs(ours - reference).mean() < 0.005
 
 
-def test_small_anisotropic_volume_agrees_with_pydensecrf():
+def test_small_anisotropic_volume_agrees_with_pydensecrf(cpu_path):
     image, truth = organ_case(shape_zyx=(16, 48, 56), spacing_xyz=SPACING, seed=9)
     prob = noisy_probabilities(truth, seed=10)
     ours = dense_crf(prob, image, SPACING, mode="3d")
@@ -40,7 +40,7 @@ def test_small_anisotropic_volume_agrees_with_pydensecrf():
     assert np.abs(ours - reference).mean() < 0.005
 
 
-def test_per_slice_mode_agrees_with_pydensecrf_on_a_volume():
+def test_per_slice_mode_agrees_with_pydensecrf_on_a_volume(cpu_path):
     image, truth = organ_case(shape_zyx=(6, 48, 56), spacing_xyz=SPACING, seed=11)
     prob = noisy_probabilities(truth, seed=12)
     params = CrfParams(mu1=3.0, mu2=1.0, theta_alpha_mm=6.0, theta_beta_hu=15.0, theta_gamma_mm=2.0, iterations=8)
@@ -49,7 +49,7 @@ def test_per_slice_mode_agrees_with_pydensecrf_on_a_volume():
     assert agreement(ours, reference) >= 0.99
 
 
-def test_three_labels_agree_with_pydensecrf():
+def test_three_labels_agree_with_pydensecrf(cpu_path):
     image, organ = organ_case(shape_zyx=(12, 48, 56), spacing_xyz=SPACING, seed=13)
     truth = organ.copy()
     z, y, x = np.meshgrid(*[np.arange(n) for n in truth.shape], indexing="ij")
@@ -63,7 +63,7 @@ def test_three_labels_agree_with_pydensecrf():
 
 
 @pytest.mark.needs_shared_data
-def test_real_chaos_liver_region_agrees_with_pydensecrf(shared_data):
+def test_real_chaos_liver_region_agrees_with_pydensecrf(shared_data, cpu_path):
     image = read_volume(shared_data / "chaos-ct-1" / "image.nii.gz")
     label = read_volume(shared_data / "chaos-ct-1" / "label.nii.gz")
     liver = label.array > 0

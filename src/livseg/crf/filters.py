@@ -23,6 +23,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
+import numpy as np
 import torch
 
 import livseg.crf.threads as threads
@@ -48,6 +49,9 @@ Y_BY_MATMUL = True
 # Largest volume (voxels) whose bilateral filter keeps an int64 copy of its corner index for
 # the faster scatter_add_ (see BilateralGridFilter.__init__).
 SCATTER_INT64_MAX_VOXELS = 1 << 31
+# The per-voxel steps of the bilateral filter on a CPU as fused Numba kernels
+# (:mod:`livseg.crf.fused_cpu`) when Numba is installed; False keeps the PyTorch path (the GPU's).
+FUSED_CPU = True
 # Voxels per slab of whole slices for the per-voxel steps of the bilateral filter on a CPU:
 # small enough for the slab's stage to stay in cache between scatter, coarsening and gather.
 SLAB_VOXELS = 1 << 18
@@ -62,6 +66,17 @@ def _splat_rows(stage: torch.Tensor, index: torch.Tensor, weights: torch.Tensor,
         stage.scatter_add_(0, index, source.reshape(-1))
     else:
         stage.index_add_(0, index, source.reshape(-1))
+
+
+def fused_cpu_available() -> bool:
+    """Whether the fused CPU kernels can run (:data:`FUSED_CPU` and Numba importable)."""
+    if not FUSED_CPU:
+        return False
+    try:
+        import livseg.crf.fused_cpu  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _cell_voxels(sigma_voxels: float, cell_per_sigma: float) -> int:
@@ -227,6 +242,10 @@ class BilateralGridFilter:
             gaussian_taps(compensated_sigma(sigma_x, r_x, discrete=True)) if sigma_x > 0 else None,
         )
         self._per_slice = rows_y * nodes_i * nodes_x  # stage cells of one z slice
+        self._fused = device.type == "cpu" and fused_cpu_available()
+        if self._fused:
+            self._init_fused(u, b, r_y, nodes_y, nodes_i, r_x, nodes_x)
+            return
         slab = Z if device.type != "cpu" else max(1, min(Z, SLAB_VOXELS // (Y * X)))
         self._slabs = [(z, min(Z, z + slab)) for z in range(0, Z, slab)]
         index_dtype = torch.int32 if slab * self._per_slice < 2**31 else torch.int64
@@ -281,6 +300,40 @@ class BilateralGridFilter:
             self._tent_y_t = self._tent_y.t().contiguous()
             self._pairs = torch.empty(slab * (nodes_y - 1), 2, nodes_i * nodes_x, device=device, dtype=dtype)
 
+    def _init_fused(self, u: torch.Tensor, b: torch.Tensor, r_y: int, nodes_y: int, nodes_i: int, r_x: int,
+                    nodes_x: int) -> None:
+        """The fused CPU path's per-voxel data (:mod:`livseg.crf.fused_cpu`): each voxel's lower
+        (intensity, x) corner (int32) and intensity fraction (float32), 8 bytes per voxel; y node
+        and fraction per row, x fraction per column; the (z, y-coarse) grid."""
+        Z, Y, X = self.shape
+        x = torch.arange(X, dtype=torch.int32)
+        corner = b.to(torch.int32).view(Z * Y, X) * nodes_x + (x // r_x)
+        self._corner = corner.reshape(-1).numpy()
+        self._fi = (u - b).to(torch.float32).reshape(-1).numpy()
+        y = torch.arange(Y, dtype=torch.int32)
+        self._y0 = (y // r_y).numpy()
+        self._fy = ((y % r_y).to(torch.float32) / r_y).numpy()
+        self._fx = ((x % r_x).to(torch.float32) / r_x).numpy()
+        self._cell_x = r_x
+        self._cells_y = np.append(np.arange(0, Y, r_y, dtype=np.int64), np.int64(Y))
+        self._coarse_y = torch.empty(Z, nodes_y, nodes_i, nodes_x, dtype=torch.float32)
+        self._out = torch.empty(Z * Y * X, dtype=torch.float32)
+        self._norm: torch.Tensor | None = None
+
+    def _filter_fused(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float) -> torch.Tensor:
+        """One pass of the fused CPU path: splat onto the (z, y-coarse) grid, dense z steps and
+        blur, slice back (times the symmetric normalisation once it is set)."""
+        from livseg.crf import fused_cpu
+
+        norm = None if self._norm is None else self._norm.numpy()
+        fused_cpu.splat(None if values is None else values.contiguous().numpy(), norm, self._corner, self._fi,
+                        self._y0, self._fy, self._fx, self._cell_x, self._cells_y, self._coarse_y.numpy())
+        grid = self._blur_grid().contiguous()
+        out = self._out if into is None else into
+        fused_cpu.slice_into(grid.numpy(), norm, self._corner, self._fi, self._y0, self._fy, self._fx, out.numpy(),
+                             accumulate=into is not None, alpha=alpha)
+        return out
+
     def normalise_symmetric(self, side: ThreadPoolExecutor | None = None) -> torch.Tensor:
         """From now on ``apply`` computes ``n_i sum_j k(i, j) n_j v_j`` with ``n = 1 / sqrt(K 1)``.
 
@@ -292,7 +345,10 @@ class BilateralGridFilter:
         # K 1: a splat of ones is the weights alone
         total = self._filter(None, None, 1.0, side, None)[0]
         norm = torch.rsqrt(total.add_(1e-20))
-        self._weights.mul_(norm.view(-1, 1))
+        if self._fused:  # applied to the values in the splat and to the sums in the slice
+            self._norm = norm.clone()
+        else:
+            self._weights.mul_(norm.view(-1, 1))
         return norm
 
     def _splat(self, values: torch.Tensor | None, z0: int, z1: int,
@@ -434,6 +490,8 @@ class BilateralGridFilter:
     def _filter(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float,
                 side: ThreadPoolExecutor | None, beside: Callable[[], Result] | None
                 ) -> tuple[torch.Tensor, Result | None]:
+        if self._fused:  # the kernels use every core themselves: the side work runs after
+            return self._filter_fused(values, into, alpha), None if beside is None else beside()
         if side is not None and len(self._slabs) == 1 and len(self._row_chunks(self.shape[0], 2)) == 2:
             return self._filter_shared(values, into, alpha, side, beside)
         pending = (side.submit(threads.carrying_inference_mode(beside)) if side is not None and beside is not None
