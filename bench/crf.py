@@ -23,7 +23,14 @@ CRFs give the same label, Dice of the liver label against the ground truth (unar
 pydensecrf, livseg), and the peak extra memory of one run, measured in a fresh process (Linux
 VmHWM minus VmRSS before the run; for ``--device cuda`` the peak CUDA allocation).
 
+livseg's bilateral kernel runs on the fused Numba CPU kernels (``livseg.crf.fused_cpu``);
+``--path torch`` times the PyTorch path instead (the GPU's, and the CPU's without Numba), so a
+second run shows what the fused kernels gain. One untimed warm-up run of livseg comes first on
+every device (on the CPU it loads the compiled kernels from Numba's cache, or compiles them:
+once per process; ``bench/predict.py`` times whole processes).
+
 Run:  .venv/bin/python bench/crf.py                  (about 2-4 minutes on 2 busy cores)
+      .venv/bin/python bench/crf.py --path torch      (the PyTorch path, for the fused kernels' gain)
       .venv/bin/python bench/crf.py --cases slice cube --repeats 2        (quick look)
       .venv/bin/python bench/crf.py --device cuda     (livseg on a GPU, pydensecrf on the CPU)
 The reference needs pydensecrf2 (the ``dev`` extra); without it (e.g. on a GPU machine) only
@@ -56,7 +63,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from livseg.crf import CrfParams, crop_to_roi, dense_crf  # noqa: E402
+from livseg.crf import CrfParams, crop_to_roi, dense_crf, filters  # noqa: E402
 from livseg.crf.reference import pydensecrf_available, reference_dense_crf  # noqa: E402
 from livseg.io import read_volume  # noqa: E402
 
@@ -108,6 +115,18 @@ def load_chaos(root: Path):
     return image.array.astype(np.float32), (label.array > 0).astype(np.uint8), image.spacing_mm
 
 
+#: Tells the memory child process which CPU path of the bilateral kernel to use.
+PATH_VARIABLE = "LIVSEG_BENCH_CRF_PATH"
+
+
+def _choose_path(path: str) -> str:
+    """Select the bilateral kernel's CPU path ("fused" or "torch"); returns what runs."""
+    filters.FUSED_CPU = path == "fused"
+    if path == "fused" and not filters.fused_cpu_available():
+        raise SystemExit("--path fused: numba is not installed (pip install numba)")
+    return "fused Numba kernels" if filters.FUSED_CPU else "PyTorch scatter/gather"
+
+
 def _status_mb(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
@@ -119,6 +138,7 @@ def _status_mb(field: str) -> float:
 def measure_memory(folder: str, which: str, mode: str, device: str, threads: int) -> None:
     """Child process: run one CRF on the saved inputs, print its peak extra memory (MB) as JSON."""
     torch.set_num_threads(threads)
+    _choose_path(os.environ.get(PATH_VARIABLE, "fused"))
     prob = np.load(Path(folder) / "prob.npy")
     image = np.load(Path(folder) / "image.npy")
     spacing = tuple(json.loads((Path(folder) / "spacing.json").read_text()))
@@ -150,7 +170,8 @@ def peak_memory_mb(prob, image, spacing, which: str, mode: str, device: torch.de
         np.save(Path(folder) / "image.npy", image)
         (Path(folder) / "spacing.json").write_text(json.dumps(list(spacing)))
         command = [sys.executable, __file__, "--measure-memory", folder, which, mode, str(device), str(threads)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        environment = {**os.environ, PATH_VARIABLE: "fused" if filters.FUSED_CPU else "torch"}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment)
     if done.returncode != 0:
         return None
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"])
@@ -177,8 +198,7 @@ def run_case(name: str, image, label, spacing, mode: str, params: CrfParams, rep
     def reference():
         return reference_dense_crf(prob, image, spacing, params, mode=mode)
 
-    if device.type == "cuda":
-        ours()  # untimed warm-up: CUDA context, kernels and the caching allocator
+    ours()  # untimed warm-up: CUDA context, kernels and caching allocator; Numba's compiled kernels
     functions = (("ref", reference),) if with_reference else ()
     functions += (("livseg", ours),)
     times = {"ref": math.inf, "livseg": math.inf}
@@ -230,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (pydensecrf is single-threaded)")
     parser.add_argument("--device", default="cpu", help="device of livseg's CRF: cpu or cuda")
     parser.add_argument("--margin-mm", type=float, default=10.0, help="margin around the liver box (CHAOS)")
+    parser.add_argument("--path", choices=("fused", "torch"), default="fused",
+                        help="CPU path of livseg's bilateral kernel (default: fused)")
     parser.add_argument("--measure-memory", nargs=5, metavar=("FOLDER", "WHICH", "MODE", "DEVICE", "THREADS"),
                         help=argparse.SUPPRESS)  # internal: child process of peak_memory_mb
     args = parser.parse_args(argv)
@@ -240,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with_reference = pydensecrf_available()
     torch.set_num_threads(args.threads)
+    path = _choose_path(args.path)
     device = torch.device(args.device)
     params = CrfParams()
     device_name = device.type
@@ -250,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         device_name = f"{device} ({torch.cuda.get_device_name(device)})"
     print(f"livseg.crf vs pydensecrf2 | {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({args.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
-          f"livseg device {device_name}")
+          f"livseg device {device_name}" + (f", bilateral kernel: {path}" if device.type == "cpu" else ""))
     if not with_reference:
         print("pydensecrf is not installed (pip install pydensecrf2, the dev extra): timing livseg only, "
               "'-' in the reference columns")
