@@ -323,7 +323,7 @@ class BilateralGridFilter:
     def _filter_fused(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float) -> torch.Tensor:
         """One pass of the fused CPU path: splat onto the (z, y-coarse) grid, dense z steps and
         blur, slice back (times the symmetric normalisation once it is set)."""
-        from livseg.crf import fused_cpu
+        import livseg.crf.fused_cpu as fused_cpu
 
         norm = None if self._norm is None else self._norm.numpy()
         fused_cpu.splat(None if values is None else values.contiguous().numpy(), norm, self._corner, self._fi,

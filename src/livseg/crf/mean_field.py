@@ -157,7 +157,7 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
     if prob.device.type == "cpu" and params.mu1 > 0 and filters.fused_cpu_available():
         # The fused bilateral kernels use every intra-op thread of the caller over the whole
         # block (no side thread, no slabs: their memory traffic is small enough).
-        from livseg.crf import fused_cpu
+        import livseg.crf.fused_cpu as fused_cpu
 
         fused_cpu.set_threads(torch.get_num_threads())
         _mean_field_block(prob, intensity, spacing, params, mode, None, out)
