@@ -137,7 +137,7 @@ def test_2d_mode_equals_slice_by_slice(case):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads, torch_path):
+def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads, cpu_path):
     """On a CPU, 2D mode runs the slices in slabs (one per thread); the slabs share one intensity grid."""
     from livseg.crf import filters
     from livseg.crf import threads as crf_threads
@@ -156,7 +156,7 @@ def test_2d_mode_in_slabs_equals_one_pass(case, monkeypatch, threads, torch_path
 
 
 @pytest.mark.parametrize("mode", ["3d", "2d"])
-def test_small_input_runs_single_threaded_with_the_same_result(case, monkeypatch, mode, torch_path):
+def test_small_input_runs_single_threaded_with_the_same_result(case, monkeypatch, mode, cpu_path):
     """Small inputs: one intra-op thread plus the side thread (kernels side by side) give the
     marginals of the multi-threaded path."""
     from livseg.crf import threads as crf_threads

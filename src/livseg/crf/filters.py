@@ -322,16 +322,19 @@ class BilateralGridFilter:
 
     def _filter_fused(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float) -> torch.Tensor:
         """One pass of the fused CPU path: splat onto the (z, y-coarse) grid, dense z steps and
-        blur, slice back (times the symmetric normalisation once it is set)."""
+        blur, slice back (times the symmetric normalisation once it is set). The kernels use
+        the calling thread's intra-op thread count (one: serial, beside other threads)."""
         import livseg.crf.fused_cpu as fused_cpu
 
+        workers = torch.get_num_threads()
         norm = None if self._norm is None else self._norm.numpy()
         fused_cpu.splat(None if values is None else values.contiguous().numpy(), norm, self._corner, self._fi,
-                        self._y0, self._fy, self._fx, self._cell_x, self._cells_y, self._coarse_y.numpy())
+                        self._y0, self._fy, self._fx, self._cell_x, self._cells_y, self._coarse_y.numpy(),
+                        threads=workers)
         grid = self._blur_grid().contiguous()
         out = self._out if into is None else into
         fused_cpu.slice_into(grid.numpy(), norm, self._corner, self._fi, self._y0, self._fy, self._fx, out.numpy(),
-                             accumulate=into is not None, alpha=alpha)
+                             accumulate=into is not None, alpha=alpha, threads=workers)
         return out
 
     def normalise_symmetric(self, side: ThreadPoolExecutor | None = None) -> torch.Tensor:
@@ -490,8 +493,11 @@ class BilateralGridFilter:
     def _filter(self, values: torch.Tensor | None, into: torch.Tensor | None, alpha: float,
                 side: ThreadPoolExecutor | None, beside: Callable[[], Result] | None
                 ) -> tuple[torch.Tensor, Result | None]:
-        if self._fused:  # the kernels use every core themselves: the side work runs after
-            return self._filter_fused(values, into, alpha), None if beside is None else beside()
+        if self._fused:  # the side work (if any) in the side thread while this one runs the pass
+            pending = (side.submit(threads.carrying_inference_mode(beside)) if side is not None and beside is not None
+                       else None)
+            out = self._filter_fused(values, into, alpha)
+            return out, (pending.result() if pending is not None else None if beside is None else beside())
         if side is not None and len(self._slabs) == 1 and len(self._row_chunks(self.shape[0], 2)) == 2:
             return self._filter_shared(values, into, alpha, side, beside)
         pending = (side.submit(threads.carrying_inference_mode(beside)) if side is not None and beside is not None

@@ -154,15 +154,10 @@ def _mean_field(prob: torch.Tensor, image: torch.Tensor, spacing: tuple[float, f
     Z, Y, X = intensity.shape
     out = torch.empty(prob.shape, device=prob.device, dtype=torch.float32)
     slab = max(1, filters.SLAB_VOXELS // (Y * X))
-    if prob.device.type == "cpu" and params.mu1 > 0 and filters.fused_cpu_available():
-        # The fused bilateral kernels use every intra-op thread of the caller over the whole
-        # block (no side thread, no slabs: their memory traffic is small enough).
-        import livseg.crf.fused_cpu as fused_cpu
-
-        fused_cpu.set_threads(torch.get_num_threads())
-        _mean_field_block(prob, intensity, spacing, params, mode, None, out)
-        return out
-    if threads.runs_single_threaded(Z * Y * X, prob.device):
+    # Small inputs on the PyTorch path run with one intra-op thread and a side thread; the
+    # fused CPU kernels are faster on all threads (measured: bench/RESULTS.md).
+    fused = prob.device.type == "cpu" and filters.fused_cpu_available()
+    if not fused and threads.runs_single_threaded(Z * Y * X, prob.device):
         # Small inputs (a slice): one intra-op thread is faster than several; the caller's
         # setting is restored afterwards. The spatial kernel runs beside the bilateral one in
         # a second thread instead.
