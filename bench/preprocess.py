@@ -39,7 +39,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CHAOS = REPO.parent / "shared" / "data" / "chaos-ct-1" / "image.nii.gz"
 
-WORKER = r"""
+#: Prefix of both worker scripts: the 512x512x150 case (CHAOS stacked with mirrored copies).
+TALL_CT = r"""
+import numpy as np
+from livseg.io import read_volume
+from livseg.volume import Geometry, Volume
+
+def tall_ct(path):
+    ct = read_volume(path, kind="ct")
+    parts, z = [], 0
+    while z < 150:
+        parts.append(ct.array if len(parts) % 2 == 0 else ct.array[::-1])
+        z += ct.array.shape[0]
+    g = ct.geometry
+    return Volume(np.ascontiguousarray(np.concatenate(parts)[:150]),
+                  Geometry((g.size[0], g.size[1], 150), g.spacing_mm, g.origin_mm, g.direction), source="tall", kind="ct")
+"""
+
+WORKER = TALL_CT + r"""
 import json, pickle, sys, time
 import numpy as np
 import livseg
@@ -52,14 +69,7 @@ from livseg.preprocessing.prepare import prepare_for_inference
 import dataclasses
 
 chaos, probabilities_path, repeats, dump = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-ct = read_volume(chaos, kind="ct")
-parts, z = [], 0
-while z < 150:
-    parts.append(ct.array if len(parts) % 2 == 0 else ct.array[::-1])
-    z += ct.array.shape[0]
-g = ct.geometry
-tall = Volume(np.ascontiguousarray(np.concatenate(parts)[:150]), Geometry((g.size[0], g.size[1], 150), g.spacing_mm,
-              g.origin_mm, g.direction), source="tall", kind="ct")
+tall = tall_ct(chaos)
 bundle = load_bundle(resolve_model("default")[1])
 working, _ = to_model_orientation(tall, bundle.preprocessing.orientation)
 config = dataclasses.replace(bundle.preprocessing, orientation=None)
@@ -96,7 +106,7 @@ best["source"] = livseg.__file__
 print(json.dumps(best))
 """
 
-NETWORK = r"""
+NETWORK = TALL_CT + r"""
 import sys, numpy as np, torch, dataclasses
 from livseg.io import read_volume
 from livseg.volume import Geometry, Volume
@@ -104,14 +114,7 @@ from livseg.inference.bundle import load_bundle
 from livseg.inference.fusion import resolve_fusion_weights
 from livseg.inference.registry import resolve_model
 from livseg.inference.stages import network_stage, to_model_orientation
-ct = read_volume(sys.argv[1], kind="ct")
-parts, z = [], 0
-while z < 150:
-    parts.append(ct.array if len(parts) % 2 == 0 else ct.array[::-1])
-    z += ct.array.shape[0]
-g = ct.geometry
-tall = Volume(np.ascontiguousarray(np.concatenate(parts)[:150]), Geometry((g.size[0], g.size[1], 150), g.spacing_mm,
-              g.origin_mm, g.direction), source="tall", kind="ct")
+tall = tall_ct(sys.argv[1])
 bundle = load_bundle(resolve_model("default")[1])
 working, _ = to_model_orientation(tall, bundle.preprocessing.orientation)
 weights = resolve_fusion_weights(bundle.settings.fusion_weights, bundle.num_branches)
