@@ -269,3 +269,24 @@ def test_fused_cpu_kernels_give_the_same_bits_on_any_thread_count():
         torch.set_num_threads(previous)
     for serial, parallel in zip(*results):
         torch.testing.assert_close(serial, parallel, rtol=0, atol=0)
+
+
+def test_kernels_are_prepared_once_in_the_background():
+    """prepare_cpu_kernels loads both drivers of both kernels in one daemon thread per process,
+    so that the first CRF after it compiles nothing."""
+    fused_cpu = pytest.importorskip("livseg.crf.fused_cpu")
+    import threading
+
+    filters.prepare_cpu_kernels()
+    filters.prepare_cpu_kernels()  # a second call starts nothing
+    for thread in [t for t in threading.enumerate() if t.name == "livseg-crf-warm-up"]:
+        thread.join(timeout=120)
+    for kernel in (fused_cpu._splat_serial, fused_cpu._splat_parallel, fused_cpu._slice_serial,
+                   fused_cpu._slice_parallel):
+        assert kernel.signatures, kernel
+    before = {k: len(k.signatures) for k in (fused_cpu._splat_parallel, fused_cpu._slice_parallel)}
+    image = smooth_image((4, 20, 22), seed=17).float()
+    bilateral = BilateralGridFilter(image, [4.0 / s for s in SPACING_ZYX], 20.0)
+    bilateral.normalise_symmetric()
+    bilateral.apply(torch.rand(4 * 20 * 22), into=torch.zeros(4 * 20 * 22), alpha=0.5)
+    assert {k: len(k.signatures) for k in before} == before  # the real call found its compiled version

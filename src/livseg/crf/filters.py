@@ -79,6 +79,17 @@ def fused_cpu_available() -> bool:
     return True
 
 
+def prepare_cpu_kernels() -> None:
+    """Load the fused CPU kernels in a background thread when they will be used (a CPU CRF
+    follows): their first use in a process costs about 0.7 s (Numba's import and LLVM set-up),
+    which then overlaps the caller's own work (reading, the network). Does nothing without
+    Numba or with :data:`FUSED_CPU` off."""
+    if fused_cpu_available():
+        import livseg.crf.fused_cpu as fused_cpu
+
+        fused_cpu.warm_up_in_background()
+
+
 def _cell_voxels(sigma_voxels: float, cell_per_sigma: float) -> int:
     """Integer grid cell (voxels) for an axis: about ``cell_per_sigma * sigma``, at least 1."""
     if sigma_voxels <= 0:

@@ -216,3 +216,34 @@ def slice_into(grid: np.ndarray, norm: np.ndarray | None, corner: np.ndarray, fi
     The other arguments are :func:`splat`'s."""
     _launch(threads, _slice_parallel, _slice_serial, grid, _EMPTY if norm is None else norm, norm is not None,
             corner, fi, y0, fy, fx, out, accumulate, float(alpha))
+
+
+def warm_up() -> None:
+    """Load (or compile) both drivers of both kernels on a tiny grid: the first call of each in
+    a process costs about 0.4 s even from Numba's cache (LLVM set-up), so a caller that knows
+    a CRF will follow can pay it early, beside other work (:func:`warm_up_in_background`)."""
+    corner = np.zeros(4, dtype=np.int32)
+    fractions = np.zeros(4, dtype=np.float32)
+    rows, columns = np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.float32)
+    cells_y = np.array([0, 2], dtype=np.int64)
+    grid = np.zeros((1, 2, 2, 2), dtype=np.float32)
+    out = np.zeros(4, dtype=np.float32)
+    for threads in (1, 2):
+        splat(fractions, fractions, corner, fractions, rows, columns, columns, 1, cells_y, grid, threads=threads)
+        splat(None, None, corner, fractions, rows, columns, columns, 1, cells_y, grid, threads=threads)
+        slice_into(grid, fractions, corner, fractions, rows, columns, columns, out, threads=threads)
+        slice_into(grid, None, corner, fractions, rows, columns, columns, out, accumulate=True, alpha=0.5,
+                   threads=threads)
+        slice_into(grid, fractions, corner, fractions, rows, columns, columns, out, accumulate=True, alpha=0.5,
+                   threads=threads)
+
+
+_warm_up_started = threading.Event()
+
+
+def warm_up_in_background() -> None:
+    """Start :func:`warm_up` once per process in a daemon thread (later calls do nothing)."""
+    if _warm_up_started.is_set():
+        return
+    _warm_up_started.set()
+    threading.Thread(target=warm_up, name="livseg-crf-warm-up", daemon=True).start()

@@ -161,6 +161,11 @@ class Segmenter:
         if self.tumour_bundle is not None:
             self.tumour_weights = resolve_fusion_weights(self.tumour_bundle.settings.fusion_weights,
                                                          self.tumour_bundle.num_branches)
+        if self.crf and self.device.type == "cpu" and any(
+                model is not None and model.settings.crf.enabled for model in (self.bundle, self.tumour_bundle)):
+            from livseg.crf.filters import prepare_cpu_kernels
+
+            prepare_cpu_kernels()  # the CRF's compiled kernels load while the scan is read and segmented
 
     @classmethod
     def from_checkpoint(cls, model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "auto", *,
