@@ -38,6 +38,27 @@ def tumour_dice(reference: np.ndarray, predicted: np.ndarray) -> float | None:
     return None if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
 
 
+def lesion_outcomes(case: str, ct: np.ndarray, reference: np.ndarray, labels: np.ndarray,
+                    voxel_ml: float) -> list[dict]:
+    """One row per connected piece of the reference tumour (label 2): its mL, its mean HU
+    minus the liver's, and the share of its voxels labelled background, liver and tumour; a
+    lesion the liver stage leaves out cannot be found by the tumour stage, which runs inside it."""
+    from scipy import ndimage
+
+    pieces, count = ndimage.label(reference == 2)
+    liver_hu = float(ct[reference == 1].mean()) if np.any(reference == 1) else float("nan")
+    rows = []
+    for index in range(1, count + 1):
+        piece = pieces == index
+        n = int(np.count_nonzero(piece))
+        found = labels[piece]
+        rows.append({"case": case, "lesion_ml": n * voxel_ml, "hu_contrast": float(ct[piece].mean()) - liver_hu,
+                     "as_background": float(np.count_nonzero(found == 0)) / n,
+                     "as_liver": float(np.count_nonzero(found == 1)) / n,
+                     "as_tumour": float(np.count_nonzero(found == 2)) / n})
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="liver model (name or path)")
@@ -65,11 +86,14 @@ def main() -> int:
           f"{facts['tumour_model']['name']} ({facts['tumour_model']['sha256'][:12]}), device {args.device}")
     rows = []
 
+    lesion_rows = []
+
     def run(name: str, kind: str, ct, reference) -> None:
         started = time.perf_counter()
         labels = segmenter.predict(ct).labels.array
         seconds = time.perf_counter() - started
         voxel_ml = ct.geometry.voxel_volume_mm3 / 1000.0
+        lesion_rows.extend(lesion_outcomes(name, ct.array, reference.array, labels, voxel_ml))
         rows.append({"case": name, "kind": kind, "tumour_dice": tumour_dice(reference.array, labels),
                      "reference_ml": float(np.count_nonzero(reference.array == 2)) * voxel_ml,
                      "predicted_ml": float(np.count_nonzero(labels == 2)) * voxel_ml, "seconds": seconds})
@@ -93,6 +117,11 @@ def main() -> int:
     print()
     print(format_table(rows, ["case", "kind", "tumour_dice", "reference_ml", "predicted_ml", "seconds"], digits=3,
                        left=2))
+    if lesion_rows:
+        print("\nper inserted lesion (connected pieces of the reference tumour; HU contrast = lesion mean - "
+              "liver mean; share of the lesion's voxels the cascade labelled background / liver / tumour):")
+        print(format_table(lesion_rows, ["case", "lesion_ml", "hu_contrast", "as_background", "as_liver",
+                                         "as_tumour"], digits=2, left=1))
     inserted = [r for r in rows if r["kind"] == "inserted tumours" and r["tumour_dice"] is not None]
     clean = [r for r in rows if r["kind"] == "tumour-free"]
     if inserted:
